@@ -1,0 +1,34 @@
+# One command runs the main job (make demo), one runs the tests (make test).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo bench-ingest clean-var
+
+install: $(STAMP)
+
+# Re-runs only when pyproject.toml changes (idempotent).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]" "$(TORCH_SPEC)"
+	touch $(STAMP)
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n 2 -q
+
+lint: install
+	$(PY) -m ruff check .
+
+demo: install
+	$(PY) manage.py demo
+
+bench-ingest: install
+	$(PY) bench/ingest.py
+
+clean-var:
+	rm -rf var/

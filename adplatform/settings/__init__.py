@@ -1,0 +1,2 @@
+"""Settings package: base.py holds everything read from the environment; local/test/
+production only override what differs per deployment."""

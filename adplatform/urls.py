@@ -1,0 +1,26 @@
+"""Root URLs: admin, the versioned API, its schema and docs."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+api_v1 = [
+    path("", include("behaviour.api.urls")),
+    path("", include("catalog.api.urls")),
+    path("", include("campaigns.api.urls")),
+    path("", include("profiles.api.urls")),
+    path("", include("ranking.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+handler400 = "adplatform.api.errors.handler400"
+handler403 = "adplatform.api.errors.handler403"
+handler404 = "adplatform.api.errors.handler404"
+handler500 = "adplatform.api.errors.handler500"

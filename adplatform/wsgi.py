@@ -1,0 +1,8 @@
+"""WSGI entrypoint (gunicorn adplatform.wsgi)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adplatform.settings.local")
+application = get_wsgi_application()
