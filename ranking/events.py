@@ -1,0 +1,37 @@
+"""Ad delivery event types, appended by ranking (decisions) and tracking (impressions,
+clicks, conversions). The reports projection (campaigns) and training data (ranking.ml)
+read them. Field contracts (all in `data`):
+
+AdDecisionMade      stream "decision:<request_id>"; user_key set (personal)
+    request_id, placement, page_type, context{...}, model_version, limit,
+    candidates: [{creative_id, campaign_id, advertiser_id, features{...}, scores{p_click,
+                  p_conversion, ecpm}, eligible, reason?}],
+    winners: [{creative_id, campaign_id, advertiser_id, product_id?, position, variant?,
+               pricing_model "cpc|cpm|cpa", price (decimal str), scores{...}}],
+    segment (str|None), consent (bool)
+AdImpressed / AdClicked   stream "decision:<request_id>"; user_key set
+    request_id, creative_id, campaign_id, advertiser_id, placement, position,
+    pricing_model, charge (decimal str, "0" when not billable on this event),
+    currency, segment (str|None)
+ConversionAttributed      stream "decision:<request_id>"; user_key set
+    request_id, creative_id, campaign_id, advertiser_id, placement, order_id,
+    revenue (decimal str), charge (decimal str; CPA bid, else "0"), currency,
+    segment (str|None), click_event_id
+"""
+
+from __future__ import annotations
+
+from adplatform.eventlog.events import EventType, register
+
+AD_DECISION_MADE = register(EventType("AdDecisionMade", version=1, personal=True))
+AD_IMPRESSED = register(EventType("AdImpressed", version=1, personal=True))
+AD_CLICKED = register(EventType("AdClicked", version=1, personal=True))
+CONVERSION_ATTRIBUTED = register(EventType("ConversionAttributed", version=1, personal=True))
+
+AD_DELIVERY_EVENT_TYPES = frozenset(
+    {AD_DECISION_MADE.name, AD_IMPRESSED.name, AD_CLICKED.name, CONVERSION_ATTRIBUTED.name}
+)
+
+
+def decision_stream(request_id: str) -> str:
+    return f"decision:{request_id}"
