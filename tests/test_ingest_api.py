@@ -126,7 +126,7 @@ def test_late_events_are_accepted_and_unknown_properties_kept(http: Any, make_ke
         (b"{not json", "application/json", 400, "body"),
         (b'{"events": []}', "application/json", 400, "events"),
         (b'{"events": {"a": 1}}', "application/json", 400, "events"),
-        (b'[1, 2]', "application/json", 400, "events"),
+        (b"[1, 2]", "application/json", 400, "events"),
         (b'"\\ud800"', "application/json", 400, "body"),
         (b"\xff\xfe", "application/json", 400, "body"),
         (b"[" * 10000, "application/json", 400, "body"),
