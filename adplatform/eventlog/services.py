@@ -4,6 +4,7 @@ that events, inline read-model updates and checkpoints commit together (STYLE §
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,17 +57,28 @@ def to_json(obj: Any) -> str:
     return orjson.dumps(obj, default=_default).decode()
 
 
-_INSERT_SQL = """
+# Rows are staged with COPY (formatted in C by psycopg) into a per-connection temp table
+# and moved in one statement; binding nine Python-quoted arrays cost more than the insert.
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS eventlog_incoming (
+    ord int, event_id uuid, stream text, stream_version int, type text, schema_version smallint,
+    occurred_at timestamptz, user_key text, data jsonb, meta jsonb
+) ON COMMIT DELETE ROWS
+"""
+_STAGE_COPY = (
+    "COPY eventlog_incoming (ord, event_id, stream, stream_version, type, schema_version, occurred_at, "
+    "user_key, data, meta) FROM STDIN"
+)
+_MOVE_SQL = """
+WITH staged AS (DELETE FROM eventlog_incoming RETURNING *)
 INSERT INTO eventlog_event
     (event_id, stream, stream_version, type, schema_version, occurred_at, recorded_at, user_key, data, meta)
-SELECT e.event_id, e.stream, e.stream_version, e.type, e.schema_version, e.occurred_at, now(),
-       e.user_key, e.data::jsonb, e.meta::jsonb
-FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::text[], %s::smallint[], %s::timestamptz[],
-            %s::text[], %s::text[], %s::text[])
-     AS e(event_id, stream, stream_version, type, schema_version, occurred_at, user_key, data, meta)
+SELECT event_id, stream, stream_version, type, schema_version, occurred_at, now(), user_key, data, meta
+FROM staged ORDER BY ord
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
+_staged_connections: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def append_events(events: Sequence[NewEvent]) -> AppendResult:
@@ -85,20 +97,30 @@ def append_events(events: Sequence[NewEvent]) -> AppendResult:
         if et is None:
             raise ValueError(ERROR_UNKNOWN_EVENT_TYPE.format(type=ev.type))
         versions.append(et.version)
-    params = (
-        [ev.event_id for ev in events],
-        [ev.stream for ev in events],
-        [ev.stream_version for ev in events],
-        [ev.type for ev in events],
-        versions,
-        [ev.occurred_at for ev in events],
-        [ev.user_key for ev in events],
-        [to_json(ev.data) for ev in events],
-        [to_json(ev.meta) for ev in events],
-    )
     try:
-        with connection.cursor() as cur:
-            cur.execute(_INSERT_SQL, params)
+        connection.ensure_connection()
+        raw = connection.connection
+        with raw.cursor() as cur:
+            if raw not in _staged_connections:
+                cur.execute(_STAGE_DDL)
+                _staged_connections.add(raw)
+            with cur.copy(_STAGE_COPY) as copy:
+                for i, (ev, version) in enumerate(zip(events, versions, strict=True)):
+                    copy.write_row(
+                        (
+                            i,
+                            ev.event_id,
+                            ev.stream,
+                            ev.stream_version,
+                            ev.type,
+                            version,
+                            ev.occurred_at,
+                            ev.user_key,
+                            to_json(ev.data),
+                            to_json(ev.meta),
+                        )
+                    )
+            cur.execute(_MOVE_SQL)
             stored = frozenset(row[0] for row in cur.fetchall())
             if stored:
                 cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
