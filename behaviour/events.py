@@ -30,8 +30,20 @@ WIRE_TO_STORED = {
     "ad_click": "AdClickReported",
 }
 STORED_TO_WIRE = {v: k for k, v in WIRE_TO_STORED.items()}
-for _stored in WIRE_TO_STORED.values():
-    register(EventType(_stored, version=1, personal=True))
+# What survives erasure: the business facts (which product, how many, for how much),
+# never free text (queries, URLs), order ids or tracking tokens.
+_ERASURE_KEEPS = {
+    "PageViewed": frozenset(),
+    "ProductViewed": frozenset({"product_id"}),
+    "SearchPerformed": frozenset(),
+    "CartItemAdded": frozenset({"product_id", "quantity", "price"}),
+    "CartItemRemoved": frozenset({"product_id"}),
+    "OrderPlaced": frozenset({"items", "revenue", "currency"}),
+    "AdImpressionReported": frozenset(),
+    "AdClickReported": frozenset(),
+}
+for _stored, _keeps in _ERASURE_KEEPS.items():
+    register(EventType(_stored, version=1, personal=True, erasure_keeps=_keeps))
 
 BEHAVIOUR_EVENT_TYPES = frozenset(WIRE_TO_STORED.values())
 

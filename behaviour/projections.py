@@ -15,6 +15,7 @@ from adplatform.eventlog.projections import Projection, register_projection
 from adplatform.eventlog.selectors import StoredEvent
 
 from .events import BEHAVIOUR_EVENT_TYPES
+from .models import UserActivity
 
 _USER_COUNTER = {
     "PageViewed": "page_views",
@@ -124,6 +125,9 @@ class ActivityProjection(Projection):
                     """,
                     [keys, *cols, [products[k]["revenue"] for k in keys], [products[k]["last"] for k in keys]],
                 )
+
+    def forget_user(self, user_key: str) -> None:
+        UserActivity.objects.filter(user_key=user_key).delete()
 
     def reset(self) -> None:
         with connection.cursor() as cur:

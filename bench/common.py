@@ -70,14 +70,20 @@ class Platform:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "ADPLATFORM_VAR_DIR": str(self.var_dir), "DJANGO_SETTINGS_MODULE": "adplatform.settings.local",
-               "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "ADPLATFORM_VAR_DIR": str(self.var_dir),
+            "DJANGO_SETTINGS_MODULE": "adplatform.settings.local",
+            "DJANGO_DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+        }
         env.pop("DATABASE_URL", None)
         return env
 
     def manage(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
+        )
         return out.stdout
 
     def start(self) -> None:
@@ -85,14 +91,36 @@ class Platform:
         logs = self.var_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         bin_dir = Path(sys.executable).parent
-        self.procs.append(subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "adplatform.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.web_workers), "--threads", str(self.threads), "--backlog", "2048"],
-            cwd=ROOT, env=self.env, stdout=open(logs / "web.log", "ab"), stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    str(bin_dir / "gunicorn"),
+                    "adplatform.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    str(self.web_workers),
+                    "--threads",
+                    str(self.threads),
+                    "--backlog",
+                    "2048",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=open(logs / "web.log", "ab"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         if self.projections:
-            self.procs.append(subprocess.Popen([sys.executable, "manage.py", "run_projections"], cwd=ROOT,
-                                               env=self.env, stdout=open(logs / "projections.log", "ab"),
-                                               stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "run_projections"],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=open(logs / "projections.log", "ab"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
         import httpx
 
         for _ in range(200):
@@ -119,8 +147,7 @@ class Platform:
     def connect(self):  # type: ignore[no-untyped-def]
         import psycopg
 
-        return psycopg.connect(host=str(self.var_dir / "pgdata"), user="postgres", dbname="adplatform",
-                               autocommit=True)
+        return psycopg.connect(host=str(self.var_dir / "pgdata"), user="postgres", dbname="adplatform", autocommit=True)
 
 
 def update_benchmarks_doc(section: str, body: str) -> None:

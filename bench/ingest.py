@@ -41,17 +41,23 @@ def make_events(n: int, seed: int) -> list[dict]:
             "product_view": {"product_id": pid},
             "search": {"query": rng.choice(["boots", "tent", "coffee grinder", "rain jacket"])},
             "add_to_cart": {"product_id": pid, "quantity": 1 + rng.randrange(3), "price": "24.90"},
-            "purchase": {"order_id": f"o-{i}", "items": [{"product_id": pid, "quantity": 1, "price": "24.90"}],
-                         "revenue": "24.90", "currency": "EUR"},
+            "purchase": {
+                "order_id": f"o-{i}",
+                "items": [{"product_id": pid, "quantity": 1, "price": "24.90"}],
+                "revenue": "24.90",
+                "currency": "EUR",
+            },
         }[t]
-        out.append({
-            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "type": t,
-            "user_id": f"shopper-{rng.randrange(100_000)}",
-            "session_id": f"s-{rng.randrange(1_000_000)}",
-            "timestamp": (base + timedelta(milliseconds=i)).isoformat(),
-            "properties": props,
-        })
+        out.append(
+            {
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "type": t,
+                "user_id": f"shopper-{rng.randrange(100_000)}",
+                "session_id": f"s-{rng.randrange(1_000_000)}",
+                "timestamp": (base + timedelta(milliseconds=i)).isoformat(),
+                "properties": props,
+            }
+        )
     return out
 
 
@@ -117,9 +123,19 @@ def copy_floor(plat: Platform, events: list[dict]) -> float:
     rows = []
     now = datetime.now(UTC)
     for e in events:
-        rows.append((e["event_id"], f"user:{e['user_id']}", WIRE_TO_STORED[e["type"]], 1,
-                     datetime.fromisoformat(e["timestamp"]), now, e["user_id"], json.dumps(e["properties"]),
-                     json.dumps({"source": "api", "session_id": e["session_id"]})))
+        rows.append(
+            (
+                e["event_id"],
+                f"user:{e['user_id']}",
+                WIRE_TO_STORED[e["type"]],
+                1,
+                datetime.fromisoformat(e["timestamp"]),
+                now,
+                e["user_id"],
+                json.dumps(e["properties"]),
+                json.dumps({"source": "api", "session_id": e["session_id"]}),
+            )
+        )
     with plat.connect() as conn:
         conn.execute("TRUNCATE eventlog_event")
         t0 = time.perf_counter()
@@ -157,8 +173,9 @@ def main() -> None:
     try:
         key = plat.manage("create_api_key", "--scopes", "events:write").strip().splitlines()[-1]
         with plat.connect() as conn:
-            conn.execute("TRUNCATE eventlog_event, eventlog_checkpoint, behaviour_user_activity, "
-                         "behaviour_product_activity")
+            conn.execute(
+                "TRUNCATE eventlog_event, eventlog_checkpoint, behaviour_user_activity, behaviour_product_activity"
+            )
         lag: list[float] = []
         stop = threading.Event()
         sampler = threading.Thread(target=sample_lag, args=(plat, stop, lag))
@@ -184,15 +201,22 @@ def main() -> None:
 
     ok = stored == (len(events), len(events)) and accepted == len(events) and duplicates == sent_events - len(events)
     result = {
-        "events": len(events), "batches": len(bodies), "retried_batches": len(retried),
-        "http_seconds": round(elapsed, 2), "http_events_per_s": round(http_rate),
-        "unique_events_per_s": round(unique_rate), "copy_events_per_s": round(copy_rate),
+        "events": len(events),
+        "batches": len(bodies),
+        "retried_batches": len(retried),
+        "http_seconds": round(elapsed, 2),
+        "http_events_per_s": round(http_rate),
+        "unique_events_per_s": round(unique_rate),
+        "copy_events_per_s": round(copy_rate),
         "ratio_to_copy": round(unique_rate / copy_rate, 3),
         "request_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
         "request_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "projection_lag_p50_s": round(percentile(lag, 0.5), 2),
         "projection_lag_p99_s": round(percentile(lag, 0.99), 2),
-        "stored": stored, "accepted": accepted, "duplicates": duplicates, "exactly_once": ok,
+        "stored": stored,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "exactly_once": ok,
     }
     print(json.dumps(result, indent=2))
     if not args.no_doc:
@@ -204,14 +228,14 @@ Machine: {machine()}; {now_iso()}. Server: gunicorn {args.web_workers} workers �
 | metric | value |
 | --- | --- |
 | events (unique) / batches sent (incl. {len(retried)} retried) | {len(events)} / {len(bodies)} |
-| HTTP ingestion, events/s (all sent, incl. retries) | {result['http_events_per_s']} |
-| HTTP ingestion, unique events/s | {result['unique_events_per_s']} |
-| raw COPY of the same rows into the same table, events/s (floor) | {result['copy_events_per_s']} |
-| HTTP unique rate ÷ COPY rate | {result['ratio_to_copy']} |
-| request latency p50 / p99 (batch of {args.batch}) | {result['request_p50_ms']} ms / {result['request_p99_ms']} ms |
-| projection lag p50 / p99 (sampled every 100 ms under load) | {result['projection_lag_p50_s']} s / {result['projection_lag_p99_s']} s |
+| HTTP ingestion, events/s (all sent, incl. retries) | {result["http_events_per_s"]} |
+| HTTP ingestion, unique events/s | {result["unique_events_per_s"]} |
+| raw COPY of the same rows into the same table, events/s (floor) | {result["copy_events_per_s"]} |
+| HTTP unique rate ÷ COPY rate | {result["ratio_to_copy"]} |
+| request latency p50 / p99 (batch of {args.batch}) | {result["request_p50_ms"]} ms / {result["request_p99_ms"]} ms |
+| projection lag p50 / p99 (sampled every 100 ms under load) | {result["projection_lag_p50_s"]} s / {result["projection_lag_p99_s"]} s |
 | stored rows / distinct ids; accepted; duplicates reported | {stored[0]} / {stored[1]}; {accepted}; {duplicates} |
-| exactly once (nothing lost, nothing duplicated) | {'yes' if ok else 'NO'} |
+| exactly once (nothing lost, nothing duplicated) | {"yes" if ok else "NO"} |
 """,
         )
     if not ok:

@@ -23,10 +23,19 @@ from __future__ import annotations
 
 from adplatform.eventlog.events import EventType, register
 
-AD_DECISION_MADE = register(EventType("AdDecisionMade", version=1, personal=True))
-AD_IMPRESSED = register(EventType("AdImpressed", version=1, personal=True))
-AD_CLICKED = register(EventType("AdClicked", version=1, personal=True))
-CONVERSION_ATTRIBUTED = register(EventType("ConversionAttributed", version=1, personal=True))
+# On erasure these lose their user_key (the shopper link); decisions also lose the
+# request context (search query, product viewed) and candidate features.
+AD_DECISION_MADE = register(
+    EventType(
+        "AdDecisionMade",
+        version=1,
+        personal=True,
+        erasure_keeps=frozenset({"request_id", "placement", "page_type", "model_version", "limit", "winners"}),
+    )
+)
+AD_IMPRESSED = register(EventType("AdImpressed", version=1))
+AD_CLICKED = register(EventType("AdClicked", version=1))
+CONVERSION_ATTRIBUTED = register(EventType("ConversionAttributed", version=1))
 
 AD_DELIVERY_EVENT_TYPES = frozenset(
     {AD_DECISION_MADE.name, AD_IMPRESSED.name, AD_CLICKED.name, CONVERSION_ATTRIBUTED.name}

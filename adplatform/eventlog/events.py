@@ -17,7 +17,15 @@ class EventType:
     version: int = 1
     # upcasters[v] turns a version-v payload into a version-(v+1) payload.
     upcasters: dict[int, Upcaster] = field(default_factory=dict)
-    personal: bool = False  # payload holds personal data (redacted on erasure)
+    # personal: the payload can hold personal data; on erasure only `erasure_keeps` keys
+    # survive. Every event of an erased shopper also loses its user_key and session.
+    personal: bool = False
+    erasure_keeps: frozenset[str] = frozenset()
+
+    def redact(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not self.personal:
+            return data
+        return {k: v for k, v in data.items() if k in self.erasure_keeps}
 
     def upcast(self, data: dict[str, Any], from_version: int) -> dict[str, Any]:
         for v in range(from_version, self.version):

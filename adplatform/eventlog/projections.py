@@ -40,6 +40,10 @@ class Projection(ABC):
     def reset(self) -> None:
         """Delete everything this projection wrote."""
 
+    def forget_user(self, user_key: str) -> None:  # noqa: B027 - optional hook
+        """Erasure: delete every row about this shopper. A projection that reads events of a
+        `personal` type or keeps per-user state must override this (a test enforces it)."""
+
 
 @dataclass(frozen=True)
 class ProjectionStatus:

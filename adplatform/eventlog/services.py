@@ -3,6 +3,8 @@ that events, inline read-model updates and checkpoints commit together (STYLE §
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 import weakref
 from collections.abc import Sequence
@@ -12,7 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connection
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from . import events as event_types
 
@@ -129,3 +133,65 @@ def append_events(events: Sequence[NewEvent]) -> AppendResult:
             raise StreamVersionConflictError(str(exc)) from exc
         raise
     return AppendResult(stored)
+
+
+USER_ERASED = event_types.register(event_types.EventType("UserErased", version=1))
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    subject: str  # keyed hash of the erased user id: proves the erasure without keeping the id
+    events_redacted: int
+
+
+def erasure_subject(user_key: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), f"user:{user_key}".encode(), hashlib.sha256).hexdigest()
+
+
+def user_erase(*, user_key: str, actor: str) -> ErasureResult:
+    """Erase a shopper everywhere, in one transaction (the designed exception to
+    immutability, ADR 0004): every event of theirs loses its user link, session and the
+    personal fields of its type (business facts such as product, quantity, price, spend
+    stay, so replays keep reports and counters consistent); every projection forgets the
+    user; a `UserErased` event records that it happened. Idempotent."""
+    from . import projections  # projections import this module
+
+    subject = erasure_subject(user_key)
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT position, type, data::text FROM eventlog_event WHERE user_key = %s FOR UPDATE", [user_key]
+            )
+            rows = cur.fetchall()
+            updates = []
+            for position, type_name, data_text in rows:
+                et = event_types.get(type_name)
+                data = orjson.loads(data_text)
+                updates.append((position, to_json(et.redact(data) if et else {})))
+            if updates:
+                cur.execute(
+                    """
+                    UPDATE eventlog_event e SET
+                        data = u.data::jsonb,
+                        user_key = NULL,
+                        stream = CASE WHEN e.stream = %s THEN 'erased:' || %s ELSE e.stream END,
+                        meta = (e.meta - 'session_id') || '{"erased": true}'::jsonb
+                    FROM unnest(%s::bigint[], %s::text[]) AS u(position, data)
+                    WHERE e.position = u.position
+                    """,
+                    [f"user:{user_key}", subject, [p for p, _ in updates], [d for _, d in updates]],
+                )
+        for projection in projections.registry().values():
+            projection.forget_user(user_key)
+        append_events(
+            [
+                NewEvent(
+                    type=USER_ERASED.name,
+                    stream=f"erasure:{subject}",
+                    data={"subject": subject, "events_redacted": len(updates)},
+                    occurred_at=timezone.now(),
+                    meta={"actor": actor},
+                )
+            ]
+        )
+    return ErasureResult(subject=subject, events_redacted=len(updates))

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from adplatform.access import scopes
 from adplatform.access.authentication import HasScope
 from adplatform.api.errors import ERROR_VALIDATION, PayloadTooLarge, error_body
+from adplatform.eventlog.services import user_erase
 
 from ..services import events_ingest
 
@@ -93,3 +94,20 @@ class EventsIngestApi(APIView):
 
 def _invalid(fields: dict[str, list[str]]) -> Response:
     return Response(error_body(400, "invalid", ERROR_VALIDATION, fields), status=400)
+
+
+class UserEraseApi(APIView):
+    """DELETE /api/v1/users/<user_id>: erase a shopper's personal data everywhere."""
+
+    permission_classes = [HasScope(scopes.USERS_ERASE)]
+
+    class OutputSerializer(serializers.Serializer):
+        subject = serializers.CharField(help_text="keyed hash of the erased id (the id itself is not kept)")
+        events_redacted = serializers.IntegerField()
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
+    def delete(self, request: Request, user_id: str) -> Response:
+        if not user_id or len(user_id) > 128:
+            return _invalid({"user_id": ["At most 128 characters."]})
+        result = user_erase(user_key=user_id, actor=f"api-key:{request.user.key_id}")
+        return Response(self.OutputSerializer(result).data)
