@@ -84,6 +84,7 @@ def ensure_embedded_postgres(var_dir: Path) -> dict[str, str]:
                     exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
                     if not exists:
                         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+                        _tune(conn)
                 params["dbname"] = DB_NAME
                 return params
             except Exception as exc:  # dead socket behind a stale pid file: clear and retry
@@ -91,6 +92,24 @@ def ensure_embedded_postgres(var_dir: Path) -> dict[str, str]:
                 (pgdata / "postmaster.pid").unlink(missing_ok=True)
                 time.sleep(0.5 * (attempt + 1))
         raise RuntimeError(f"embedded Postgres under {pgdata} did not start: {last_error}")
+
+
+# Reloadable settings for an ingest-heavy workload; durability (fsync,
+# synchronous_commit) is left on. maintenance_work_mem ≈ 1 GB makes HNSW builds ~2.4×
+# faster (SPEC §2).
+_SERVER_SETTINGS = {
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+    "maintenance_work_mem": "1GB",
+    "wal_compression": "on",
+}
+
+
+def _tune(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    """Once, when our database is created."""
+    for name, value in _SERVER_SETTINGS.items():
+        conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    conn.execute("SELECT pg_reload_conf()")
 
 
 def stop_embedded_postgres(var_dir: Path) -> None:
