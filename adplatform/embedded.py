@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -56,12 +57,12 @@ def _remove_stale_pidfile(pgdata: Path) -> None:
         pidfile.unlink(missing_ok=True)
 
 
-def _socket_params(uri: str) -> dict[str, str]:
+def _socket_params(uri: str) -> dict[str, Any]:
     info = psycopg.conninfo.conninfo_to_dict(uri)
     return {k: str(v) for k, v in info.items() if v is not None}
 
 
-def ensure_embedded_postgres(var_dir: Path) -> dict[str, str]:
+def ensure_embedded_postgres(var_dir: Path) -> dict[str, Any]:
     """Start (or attach to) the embedded server and make sure our database exists.
 
     Returns libpq connection parameters (host is the unix socket directory).

@@ -32,20 +32,26 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+def principal_of(request: Request) -> Principal:
+    """The authenticated key behind a request (views run after the permission check)."""
+    user = request.user
+    if not isinstance(user, Principal):
+        raise exceptions.NotAuthenticated(ERROR_MISSING_KEY)
+    return user
+
+
 class _Authenticated(permissions.BasePermission):
     message = ERROR_MISSING_KEY
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if not isinstance(request.user, Principal):
-            raise exceptions.NotAuthenticated(ERROR_MISSING_KEY)
+        principal_of(request)
         return True
 
 
 def HasScope(scope: str) -> type[permissions.BasePermission]:  # noqa: N802 - reads like a class
     class _HasScope(_Authenticated):
         def has_permission(self, request: Request, view: Any) -> bool:
-            super().has_permission(request, view)
-            if not request.user.has_scope(scope):
+            if not principal_of(request).has_scope(scope):
                 raise exceptions.PermissionDenied(ERROR_MISSING_SCOPE.format(scope=scope))
             return True
 
@@ -55,8 +61,7 @@ def HasScope(scope: str) -> type[permissions.BasePermission]:  # noqa: N802 - re
 
 class IsAdvertiser(_Authenticated):
     def has_permission(self, request: Request, view: Any) -> bool:
-        super().has_permission(request, view)
-        if request.user.advertiser_id is None:
+        if principal_of(request).advertiser_id is None:
             raise exceptions.PermissionDenied(ERROR_ADVERTISER_TOKEN_REQUIRED)
         return True
 

@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -142,7 +142,7 @@ def status(projection: Projection) -> ProjectionStatus:
     tx_id, position = (cp.last_tx_id, cp.last_position) if cp else (0, 0)
     with connection.cursor() as cur:
         sql = "SELECT count(*), min(recorded_at) FROM eventlog_event WHERE (tx_id, position) > (%s::text::xid8, %s)"
-        params: list[object] = [str(tx_id), position]
+        params: list[Any] = [str(tx_id), position]
         if projection.event_types is not None:
             sql += " AND type = ANY(%s)"
             params.append(list(projection.event_types))

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adplatform.access import scopes
-from adplatform.access.authentication import HasScope
+from adplatform.access.authentication import HasScope, principal_of
 from adplatform.api.errors import ERROR_VALIDATION, PayloadTooLarge, error_body
 from adplatform.eventlog.services import user_erase
 
@@ -109,5 +109,5 @@ class UserEraseApi(APIView):
     def delete(self, request: Request, user_id: str) -> Response:
         if not user_id or len(user_id) > 128:
             return _invalid({"user_id": ["At most 128 characters."]})
-        result = user_erase(user_key=user_id, actor=f"api-key:{request.user.key_id}")
+        result = user_erase(user_key=user_id, actor=f"api-key:{principal_of(request).key_id}")
         return Response(self.OutputSerializer(result).data)

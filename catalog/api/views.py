@@ -14,30 +14,25 @@ from adplatform.access.authentication import HasScope
 from ..services import ProductInput, products_upsert
 
 
+class ProductInputSerializer(serializers.Serializer):
+    product_id = serializers.CharField(max_length=128)
+    title = serializers.CharField(max_length=500)
+    category_path = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=10, allow_empty=True, default=list
+    )
+    brand = serializers.CharField(max_length=200, allow_blank=True, default="")
+    price = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=0)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", error_messages={"invalid": "Must be a 3-letter ISO 4217 code."})
+    url = serializers.URLField(max_length=2048, allow_blank=True, default="")
+    image_url = serializers.URLField(max_length=2048, allow_blank=True, default="")
+    in_stock = serializers.BooleanField(default=True)
+
+
 class ProductsUpsertApi(APIView):
     permission_classes = [HasScope(scopes.EVENTS_WRITE)]
 
-    class ProductSerializer(serializers.Serializer):
-        product_id = serializers.CharField(max_length=128)
-        title = serializers.CharField(max_length=500)
-        category_path = serializers.ListField(
-            child=serializers.CharField(max_length=200), max_length=10, allow_empty=True, default=list
-        )
-        brand = serializers.CharField(max_length=200, allow_blank=True, default="")
-        price = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=0)
-        currency = serializers.RegexField(
-            r"^[A-Z]{3}$", error_messages={"invalid": "Must be a 3-letter ISO 4217 code."}
-        )
-        url = serializers.URLField(max_length=2048, allow_blank=True, default="")
-        image_url = serializers.URLField(max_length=2048, allow_blank=True, default="")
-        in_stock = serializers.BooleanField(default=True)
-
     class InputSerializer(serializers.Serializer):
-        products = serializers.ListField(min_length=1, max_length=1000)
-
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            super().__init__(*args, **kwargs)
-            self.fields["products"].child = ProductsUpsertApi.ProductSerializer()
+        products = serializers.ListField(child=ProductInputSerializer(), min_length=1, max_length=1000)
 
     class OutputSerializer(serializers.Serializer):
         created = serializers.IntegerField()
