@@ -4,6 +4,7 @@ listed with its default in README.md."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 
@@ -71,6 +72,8 @@ TEMPLATES = [
 # --- Database: DATABASE_URL, else the embedded Postgres + pgvector under var/ ---------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
+    # postgres://user@%2Fpath%2Fto%2Fsocket/db: a unix-socket directory as the host
+    DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 else:
     _pg = embedded.ensure_embedded_postgres(VAR_DIR)
     DATABASES = {
