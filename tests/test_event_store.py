@@ -1,0 +1,95 @@
+"""append_events: idempotency on every path, optimistic concurrency per stream."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection, transaction
+
+from adplatform.eventlog import selectors
+from adplatform.eventlog.services import AppendResult, NewEvent, StreamVersionConflictError, append_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _ev(**kw: Any) -> NewEvent:
+    return NewEvent(
+        type=kw.pop("type", "PageViewed"),
+        stream=kw.pop("stream", "user:a"),
+        data={"url": "u"},
+        occurred_at=NOW,
+        user_key="a",
+        **kw,
+    )
+
+
+def _raw() -> psycopg.Connection[Any]:
+    params = connection.get_connection_params()
+    for k in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(k, None)
+    return psycopg.connect(**params)
+
+
+def test_repeated_ids_in_one_call_and_across_calls_are_stored_once() -> None:
+    a, b = _ev(), _ev()
+    with transaction.atomic():
+        first = append_events([a, b, a])
+    with transaction.atomic():
+        second = append_events([b, _ev(event_id=a.event_id)])
+    assert first.stored == {a.event_id, b.event_id}
+    assert second == AppendResult(frozenset())
+    assert selectors.count_events() == 2
+
+
+def test_an_id_committed_concurrently_during_the_copy_is_skipped_not_failed() -> None:
+    # given another transaction has inserted id X but not committed yet
+    x = uuid.uuid4()
+    other = _raw()
+    other.execute(
+        "INSERT INTO eventlog_event (event_id, stream, type, schema_version, occurred_at, user_key, data, meta) "
+        "VALUES (%s, 'user:z', 'PageViewed', 1, now(), 'z', '{}', '{}')",
+        [x],
+    )
+    mine = [_ev(), _ev(event_id=x), _ev()]
+    result: dict[str, Any] = {}
+
+    def append() -> None:
+        try:
+            with transaction.atomic():
+                result["r"] = append_events(mine)
+        finally:
+            connection.close()
+
+    # when we append X plus two new ids (our COPY waits on X's index entry)
+    t = threading.Thread(target=append)
+    t.start()
+    t.join(1.0)
+    assert t.is_alive()
+    other.commit()
+    other.close()
+    t.join(30)
+    # then the two new ids are stored and X is reported as a duplicate
+    assert result["r"].stored == {mine[0].event_id, mine[2].event_id}
+    assert selectors.count_events() == 3
+
+
+def test_stream_version_conflict_raises_and_stores_nothing_of_the_batch() -> None:
+    with transaction.atomic():
+        append_events([_ev(stream="campaign:1", stream_version=1)])
+    loser = [_ev(stream="campaign:1", stream_version=2), _ev(stream="campaign:1", stream_version=1)]
+    with pytest.raises(StreamVersionConflictError):
+        with transaction.atomic():
+            append_events(loser)
+    assert selectors.count_events() == 1
+
+
+def test_unknown_event_types_are_refused() -> None:
+    with pytest.raises(ValueError, match="Unknown event type 'Nope'"):
+        with transaction.atomic():
+            append_events([_ev(type="Nope")])
