@@ -123,13 +123,14 @@ def stop_embedded_postgres(var_dir: Path) -> None:
 
 def filesystem_broker_options(var_dir: Path) -> dict[str, object]:
     base = var_dir / "broker"
-    folders = {name: base / name for name in ("queue", "processed")}
+    folders = {name: base / name for name in ("queue", "processed", "control")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folders["queue"]),
         "data_folder_out": str(folders["queue"]),
         "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),  # kombu's default is ./control in the cwd
         "store_processed": False,
     }
 
