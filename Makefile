@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 MYPY_PATHS ?= adplatform behaviour catalog
 
 test: install lint
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -q
 
 lint: install
 	$(PY) -m ruff check .
