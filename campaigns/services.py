@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from adplatform.access.scopes import ADVERTISER as ADVERTISER_SCOPE
+from adplatform.access.services import api_key_create
 from adplatform.eventlog.services import NewEvent, append_events
 
 from . import events as ev
@@ -687,3 +689,25 @@ def _exhausted(daily_spent: Decimal, total_spent: Decimal, row: tuple[Any, ...])
     return (daily_budget is not None and daily_spent >= daily_budget) or (
         total_budget is not None and total_spent >= total_budget
     )
+
+
+# --- onboarding ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnboardedAdvertiser:
+    advertiser_id: int
+    name: str
+    token: str  # the advertiser API token, shown once
+
+
+def advertiser_onboard(
+    *, name: str, currency: str | None = None, timezone_name: str | None = None, actor: str
+) -> OnboardedAdvertiser:
+    """Create an advertiser and its first advertiser-scoped API token, atomically."""
+    with transaction.atomic():
+        advertiser_id = advertiser_create(name=name, currency=currency, timezone_name=timezone_name, actor=actor)
+        issued = api_key_create(
+            scopes=[ADVERTISER_SCOPE], name=f"advertiser {advertiser_id}", advertiser_id=advertiser_id
+        )
+    return OnboardedAdvertiser(advertiser_id=advertiser_id, name=name.strip(), token=issued.key)

@@ -295,6 +295,10 @@ def check_schedule(errors: Errors, start: Any, end: Any, *, now: datetime, end_c
             _add(errors, "end", ERROR_END_IN_PAST)
 
 
+def _fmt(amount: Decimal) -> str:
+    return format(amount.normalize(), "f")
+
+
 def _cost_of_one(bid_model: str, bid: Decimal) -> tuple[str, Decimal]:
     if bid_model == "cpm":
         return "impression", bid / 1000
@@ -331,7 +335,7 @@ def check_bid_and_budgets(errors: Errors, spec: Mapping[str, Any]) -> None:
             _add(
                 errors,
                 "bid",
-                ERROR_BID_EXCEEDS_BUDGET.format(unit=unit, cost=cost.normalize(), which=which, budget=budget),
+                ERROR_BID_EXCEEDS_BUDGET.format(unit=unit, cost=_fmt(cost), which=which, budget=_fmt(budget)),
             )
 
 
