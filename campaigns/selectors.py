@@ -305,11 +305,7 @@ class HistoryEntry:
     changes: tuple[tuple[str, Any], ...]  # (field, new value) as stored in the event
 
 
-def campaign_history(*, campaign_id: int) -> list[HistoryEntry]:
-    """Every event of the campaign and of its creatives, newest first."""
-    streams = [ev.campaign_stream(campaign_id)] + [
-        ev.creative_stream(cid) for cid in Creative.objects.filter(campaign_id=campaign_id).values_list("id", flat=True)
-    ]
+def _history(streams: Iterable[str]) -> list[HistoryEntry]:
     entries = []
     for stream in streams:
         for e in eventlog.stream_events(stream=stream):
@@ -326,6 +322,16 @@ def campaign_history(*, campaign_id: int) -> list[HistoryEntry]:
             )
     entries.sort(key=lambda h: (h.at, h.stream, h.version or 0), reverse=True)
     return entries
+
+
+def advertiser_history(*, advertiser_id: int) -> list[HistoryEntry]:
+    return _history([ev.advertiser_stream(advertiser_id)])
+
+
+def campaign_history(*, campaign_id: int) -> list[HistoryEntry]:
+    """Every event of the campaign and of its creatives, newest first."""
+    creative_ids = Creative.objects.filter(campaign_id=campaign_id).values_list("id", flat=True)
+    return _history([ev.campaign_stream(campaign_id), *(ev.creative_stream(cid) for cid in creative_ids)])
 
 
 # --- reports -----------------------------------------------------------------------------
