@@ -100,7 +100,9 @@ def _json_campaign(spec: Mapping[str, Any]) -> dict[str, Any]:
     for f in ("bid", "daily_budget", "total_budget"):
         out[f] = money_str(spec.get(f))
     for f in ("start", "end"):
-        out[f] = _dt_str(spec.get(f))
+        # whole seconds: what every client (and the admin's date/time widgets) can echo back
+        value = spec.get(f)
+        out[f] = _dt_str(value.replace(microsecond=0) if isinstance(value, datetime) else value)
     out["dayparts"] = [
         {"days": sorted(p["days"]), "start": p["start"], "end": p["end"]} for p in spec.get("dayparts") or []
     ]

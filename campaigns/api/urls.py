@@ -20,6 +20,8 @@ ERROR_METHOD_NOT_ALLOWED = "Method {method} not allowed."
 
 def by_method(**operations: type[APIView]) -> Callable[..., HttpResponse]:
     handlers = {method.upper(): op.as_view() for method, op in operations.items()}
+    if "GET" in handlers:
+        handlers["HEAD"] = handlers["GET"]
 
     @csrf_exempt
     def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

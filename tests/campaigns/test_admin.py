@@ -242,3 +242,48 @@ def test_placements_are_read_only_for_staff(two: dict[str, int]) -> None:
     before = eventlog.count_events()
     client.post(f"/admin/campaigns/placement/{pid}/change/", {"page_types": ["cart"], "slots": "5", "floor_cpm": "9"})
     assert eventlog.count_events() == before
+
+
+def test_editing_an_api_created_campaign_writes_only_what_changed(two: dict[str, int]) -> None:
+    # given a campaign created through the services (start/end with sub-second input)
+    c = Campaign.objects.get(pk=two["ca"])
+    assert c.start.microsecond == 0 and c.end is not None
+    client, _ = staff_client(two["a"], "alice")
+    page = client.get(f"/admin/campaigns/campaign/{c.pk}/change/")
+    assert page.status_code == 200 and b"Alpha sale" in page.content
+    # when the user changes only the daily budget, echoing every other value the form shows
+    data = campaign_form(
+        name=c.name,
+        bid="0.50",
+        daily_budget="12",
+        total_budget="100",
+        start_0=c.start.strftime("%Y-%m-%d"),
+        start_1=c.start.strftime("%H:%M:%S"),
+        end_0=c.end.strftime("%Y-%m-%d"),
+        end_1=c.end.strftime("%H:%M:%S"),
+        timezone=c.timezone,
+        dayparts='[{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "20:00"}]',
+        frequency_caps='[{"scope": "campaign", "max": 3, "window_seconds": 86400}]',
+        targeting_categories="shoes",
+        targeting_devices="mobile",
+        targeting_geo="",
+        **{
+            "creatives-TOTAL_FORMS": "1",
+            "creatives-INITIAL_FORMS": "1",
+            "creatives-0-id": str(two["cra"]),
+            "creatives-0-campaign": str(c.pk),
+            "creatives-0-headline": "Run faster",
+            "creatives-0-body": "Light shoes for long runs",
+            "creatives-0-image_url": "https://cdn.shop.example/shoe.jpg",
+            "creatives-0-landing_url": "https://shop.example/shoes/1",
+            "creatives-0-product_id": "sku-1",
+            "creatives-0-variants": '[{"headline": "Best {category} deals", "body": null}]',
+        },
+    )
+    data.pop("launch_status")
+    r = client.post(f"/admin/campaigns/campaign/{c.pk}/change/", data)
+    assert r.status_code == 302, r.content.decode()[:3000]
+    # then exactly one budget event; the unchanged creative keeps its approval
+    types = [e.type for e in eventlog.stream_events(stream=f"campaign:{c.pk}")]
+    assert types == ["CampaignCreated", "CampaignBudgetChanged"]
+    assert Creative.objects.get(pk=two["cra"]).status == "approved"
