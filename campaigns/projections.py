@@ -224,3 +224,7 @@ class ReportsProjection(Projection):
     def reset(self) -> None:
         with connection.cursor() as cur:
             cur.execute("TRUNCATE campaigns_report_row")
+
+    def forget_user(self, user_key: str) -> None:
+        """Erasure: nothing to do, report cells are aggregates with no shopper in them (and
+        erasure keeps the campaign, creative, charge and revenue fields of ad events)."""
