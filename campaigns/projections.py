@@ -29,10 +29,19 @@ from .models import Advertiser, Campaign, Creative, Placement
 
 
 class EventLike(Protocol):
-    type: str
-    data: dict[str, Any]
-    occurred_at: datetime
-    stream_version: int | None
+    """What apply/fold read: both NewEvent (inline) and StoredEvent (replay) fit."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+    @property
+    def stream_version(self) -> int | None: ...
 
 
 _CAMPAIGN_ALL = (

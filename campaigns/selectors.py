@@ -404,7 +404,7 @@ def report_lines(
         )
         .order_by(column)
     )
-    lines = {
+    lines: dict[Any, ReportLine] = {
         (row[column] if not (group_by == "segment" and row[column] == "") else None): ReportLine(
             key=row[column] if not (group_by == "segment" and row[column] == "") else None,
             impressions=int(row["i"] or 0),
@@ -420,7 +420,7 @@ def report_lines(
         while d <= date_to:
             lines.setdefault(d, ReportLine(d, 0, 0, 0, Decimal(0), Decimal(0)))
             d += timedelta(days=1)
-        return [lines[k] for k in sorted(lines)]
+        return [lines[k] for k in sorted(lines, key=lambda d: d)]
     return list(lines.values())
 
 

@@ -191,7 +191,7 @@ def advertiser_update(*, advertiser_id: int, changes: Mapping[str, Any], actor: 
 
 
 def _campaign_defaults(spec: Mapping[str, Any], advertiser: Advertiser) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "currency": advertiser.currency,
         "timezone": advertiser.timezone,
         "dayparts": [],
@@ -662,7 +662,7 @@ def budget_charge(*, campaign_id: int, amount: Decimal, at: datetime) -> ChargeO
             "INSERT INTO campaigns_spend_day (campaign_id, day, spent) VALUES (%s, %s, 0) ON CONFLICT DO NOTHING",
             [campaign_id, day],
         )
-        params = {"amount": amount, "campaign": campaign_id, "day": day}
+        params: dict[str, Any] = {"amount": amount, "campaign": campaign_id, "day": day}
         cur.execute(_CHARGE_TOTAL_SQL, params)
         total_row = cur.fetchone()
         if total_row is None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -128,7 +129,6 @@ class AdvertiserScopedAdmin(admin.ModelAdmin):
 class MembershipInline(admin.TabularInline):
     model = AdvertiserMembership
     extra = 1
-    autocomplete_fields: list[str] = []
     verbose_name = "staff member"
 
     def has_view_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
@@ -320,7 +320,7 @@ class CreativeAdmin(AdvertiserScopedAdmin):
             "creatives": queryset,
             "form": form,
             "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/campaigns/creative/reject.html", context)
 
@@ -371,7 +371,7 @@ class CampaignAdmin(AdvertiserScopedAdmin):
         base = tuple(self.list_filter)
         return (*base, "advertiser") if request.user.is_superuser else base
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any | None = None) -> list[tuple[str | None, dict[str, Any]]]:
+    def get_fieldsets(self, request: HttpRequest, obj: Any | None = None) -> Any:
         basics = ["advertiser", "name", "objective"] if obj is None else ["name", "objective"]
         if obj is None:
             basics.append("launch_status")

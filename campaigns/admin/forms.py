@@ -118,7 +118,8 @@ class CampaignAdminForm(forms.ModelForm):
         return spec
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         advertiser = cleaned.get("advertiser") or (self.instance.advertiser if self.instance.pk else None)
@@ -152,7 +153,8 @@ class CreativeAdminForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors or not self.has_changed():
             return cleaned
         try:
@@ -168,7 +170,8 @@ class AdvertiserAdminForm(forms.ModelForm):
         fields = ["name", "currency", "timezone"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         apply_rule_errors(self, validation.check_advertiser(cleaned))
@@ -185,7 +188,8 @@ class PlacementAdminForm(forms.ModelForm):
         fields = ["key", "page_types", "slots", "floor_cpm"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         apply_rule_errors(self, validation.check_placement(cleaned))

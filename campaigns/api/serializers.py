@@ -32,7 +32,7 @@ class MoneyField(serializers.DecimalField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=14, decimal_places=4, **kwargs)
 
-    def to_representation(self, value: Any) -> str | None:
+    def to_representation(self, value: Any) -> Any:
         return services.money_str(value)
 
 
@@ -100,7 +100,9 @@ class CampaignOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def _spend(self, c: Campaign) -> tuple[Decimal, Decimal]:
-        cache = self.context.setdefault("_spend", {})
+        cache: dict[int, tuple[Decimal, Decimal]] = self.context.get("_spend") or {}
+        if not cache:
+            self.context["_spend"] = cache  # type: ignore[index]
         if c.pk not in cache:
             cache[c.pk] = selectors.spend_of(campaign_id=c.pk, at=timezone.now(), timezone_name=c.timezone)
         return cache[c.pk]

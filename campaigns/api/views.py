@@ -19,7 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adplatform.access import scopes
-from adplatform.access.authentication import AnyValidKey, HasScope, IsAdvertiser
+from adplatform.access.authentication import ERROR_ADVERTISER_TOKEN_REQUIRED, AnyValidKey, HasScope, IsAdvertiser
+from adplatform.access.selectors import Principal
 from campaigns import selectors, services, validation
 from campaigns.validation import RuleViolationError
 
@@ -44,8 +45,24 @@ ERROR_RANGE_TOO_LONG = "At most 366 days per report."
 MAX_REPORT_DAYS = 366
 
 
+def _principal(request: Request) -> Principal:
+    """The key behind the request (the permission classes have already checked it)."""
+    user = request.user
+    if not isinstance(user, Principal):
+        raise exceptions.NotAuthenticated()
+    return user
+
+
+def _advertiser_id(request: Request) -> int:
+    """Never None in the advertiser API: a None here would widen a query to everyone."""
+    advertiser_id = _principal(request).advertiser_id
+    if advertiser_id is None:
+        raise exceptions.PermissionDenied(ERROR_ADVERTISER_TOKEN_REQUIRED)
+    return advertiser_id
+
+
 def _actor(request: Request) -> str:
-    return f"api-key:{request.user.key_id}"
+    return f"api-key:{_principal(request).key_id}"
 
 
 class CampaignsApiView(APIView):
@@ -155,7 +172,7 @@ class AdvertiserMeApi(CampaignsApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request) -> Response:
-        advertiser = selectors.advertiser_get(advertiser_id=request.user.advertiser_id)
+        advertiser = selectors.advertiser_get(advertiser_id=_advertiser_id(request))
         if advertiser is None:
             raise exceptions.NotFound(services.ERROR_ADVERTISER_NOT_FOUND)
         return Response(self.OutputSerializer(advertiser).data)
@@ -195,7 +212,7 @@ class CampaignListApi(CampaignsApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request) -> Response:
-        campaigns = selectors.campaign_list(advertiser_id=request.user.advertiser_id)
+        campaigns = selectors.campaign_list(advertiser_id=_advertiser_id(request))
         return Response(self.OutputSerializer({"campaigns": campaigns}).data)
 
 
@@ -215,14 +232,14 @@ class CampaignCreateApi(CampaignsApiView):
         spec = _plain(dict(data.validated_data))
         initial_status = spec.pop("status", "active")
         campaign_id = services.campaign_create(
-            advertiser_id=request.user.advertiser_id, spec=spec, actor=_actor(request), status=initial_status
+            advertiser_id=_advertiser_id(request), spec=spec, actor=_actor(request), status=initial_status
         )
-        campaign = selectors.campaign_get(campaign_id=campaign_id, advertiser_id=request.user.advertiser_id)
+        campaign = selectors.campaign_get(campaign_id=campaign_id, advertiser_id=_advertiser_id(request))
         return Response(self.OutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
 
 def _own_campaign(request: Request, campaign_id: int) -> Any:
-    campaign = selectors.campaign_get(campaign_id=campaign_id, advertiser_id=request.user.advertiser_id)
+    campaign = selectors.campaign_get(campaign_id=campaign_id, advertiser_id=_advertiser_id(request))
     if campaign is None:
         raise exceptions.NotFound(services.ERROR_CAMPAIGN_NOT_FOUND)
     return campaign
@@ -257,7 +274,7 @@ class CampaignUpdateApi(CampaignsApiView):
             campaign_id=campaign_id,
             changes=_plain(dict(data.validated_data)),
             actor=_actor(request),
-            advertiser_id=request.user.advertiser_id,
+            advertiser_id=_advertiser_id(request),
         )
         return Response(self.OutputSerializer(_own_campaign(request, campaign_id)).data)
 
@@ -270,9 +287,7 @@ class CampaignPauseApi(CampaignsApiView):
 
     @extend_schema(request=None, responses=OutputSerializer)
     def post(self, request: Request, campaign_id: int) -> Response:
-        services.campaign_pause(
-            campaign_id=campaign_id, actor=_actor(request), advertiser_id=request.user.advertiser_id
-        )
+        services.campaign_pause(campaign_id=campaign_id, actor=_actor(request), advertiser_id=_advertiser_id(request))
         return Response(self.OutputSerializer(_own_campaign(request, campaign_id)).data)
 
 
@@ -284,9 +299,7 @@ class CampaignResumeApi(CampaignsApiView):
 
     @extend_schema(request=None, responses=OutputSerializer)
     def post(self, request: Request, campaign_id: int) -> Response:
-        services.campaign_resume(
-            campaign_id=campaign_id, actor=_actor(request), advertiser_id=request.user.advertiser_id
-        )
+        services.campaign_resume(campaign_id=campaign_id, actor=_actor(request), advertiser_id=_advertiser_id(request))
         return Response(self.OutputSerializer(_own_campaign(request, campaign_id)).data)
 
 
@@ -304,7 +317,7 @@ class CreativeListApi(CampaignsApiView):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         creatives = selectors.creative_list(
-            advertiser_id=request.user.advertiser_id, campaign_id=filters.validated_data.get("campaign_id")
+            advertiser_id=_advertiser_id(request), campaign_id=filters.validated_data.get("campaign_id")
         )
         return Response(self.OutputSerializer({"creatives": creatives}).data)
 
@@ -334,14 +347,14 @@ class CreativeCreateApi(CampaignsApiView):
         spec = _plain(dict(data.validated_data))
         campaign_id = spec.pop("campaign_id")
         creative_id = services.creative_create(
-            advertiser_id=request.user.advertiser_id, campaign_id=campaign_id, spec=spec, actor=_actor(request)
+            advertiser_id=_advertiser_id(request), campaign_id=campaign_id, spec=spec, actor=_actor(request)
         )
-        creative = selectors.creative_get(creative_id=creative_id, advertiser_id=request.user.advertiser_id)
+        creative = selectors.creative_get(creative_id=creative_id, advertiser_id=_advertiser_id(request))
         return Response(self.OutputSerializer(creative).data, status=status.HTTP_201_CREATED)
 
 
 def _own_creative(request: Request, creative_id: int) -> Any:
-    creative = selectors.creative_get(creative_id=creative_id, advertiser_id=request.user.advertiser_id)
+    creative = selectors.creative_get(creative_id=creative_id, advertiser_id=_advertiser_id(request))
     if creative is None:
         raise exceptions.NotFound(services.ERROR_CREATIVE_NOT_FOUND)
     return creative
@@ -379,14 +392,14 @@ class CreativeUpdateApi(CampaignsApiView):
                 creative_id=creative_id,
                 changes=changes,
                 actor=_actor(request),
-                advertiser_id=request.user.advertiser_id,
+                advertiser_id=_advertiser_id(request),
             )
         elif target is not None:
             services.creative_set_paused(
                 creative_id=creative_id,
                 paused=target == "paused",
                 actor=_actor(request),
-                advertiser_id=request.user.advertiser_id,
+                advertiser_id=_advertiser_id(request),
             )
         return Response(self.OutputSerializer(_own_creative(request, creative_id)).data)
 
@@ -432,7 +445,7 @@ class ReportApi(CampaignsApiView):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
-        advertiser_id = request.user.advertiser_id
+        advertiser_id = _advertiser_id(request)
         campaign_id = f.get("campaign_id")
         if campaign_id is not None:
             _own_campaign(request, campaign_id)
