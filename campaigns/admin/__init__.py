@@ -6,7 +6,8 @@ are read from the event log and the reports projection.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import json
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -108,7 +109,10 @@ class AdvertiserScopedAdmin(admin.ModelAdmin):
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_permission(request, obj):
             raise Http404
-        entries = self.history_entries(obj)
+        entries = [
+            (e, [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in e.changes])
+            for e in self.history_entries(obj)
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": f"History: {obj}",
@@ -355,7 +359,7 @@ class CampaignAdmin(AdvertiserScopedAdmin):
         "advertiser",
         "status_badge",
         "bid_display",
-        "daily_budget",
+        "budget_display",
         "spent_today",
         "start",
         "end",
@@ -363,7 +367,6 @@ class CampaignAdmin(AdvertiserScopedAdmin):
     )
     list_filter = ("status", "objective", "bid_model")
     search_fields = ("name",)
-    date_hierarchy = "start"
     actions = ["pause_selected", "resume_selected"]
     change_form_template = "admin/campaigns/campaign/change_form.html"
 
@@ -393,6 +396,10 @@ class CampaignAdmin(AdvertiserScopedAdmin):
     @admin.display(description="Bid")
     def bid_display(self, obj: Campaign) -> str:
         return f"{services.money_str(obj.bid)} {obj.currency} {obj.bid_model.upper()}"
+
+    @admin.display(description="Budget (day / total)")
+    def budget_display(self, obj: Campaign) -> str:
+        return f"{services.money_str(obj.daily_budget) or '–'} / {services.money_str(obj.total_budget) or '–'}"
 
     @admin.display(description="Spent today")
     def spent_today(self, obj: Campaign) -> str | None:
@@ -547,7 +554,7 @@ def _ratio(v: float | None) -> str:
 
 
 def _money(v: Decimal | None, currency: str) -> str:
-    return "–" if v is None else f"{services.money_str(v)} {currency}"
+    return "–" if v is None else f"{v.quantize(Decimal('0.01')):,} {currency}"
 
 
 def _tiles(t: selectors.ReportLine, currency: str) -> list[tuple[str, str]]:
@@ -565,38 +572,29 @@ def _tiles(t: selectors.ReportLine, currency: str) -> list[tuple[str, str]]:
     ]
 
 
-def _charts(days: list[selectors.ReportLine], currency: str) -> list[Any]:
-    def label(d: date) -> str:
-        return d.strftime("%m-%d")
-
-    def series(fn: Any) -> list[Point]:
-        return [Point(label(line.key), fn(line)) for line in days]
-
+def _charts(days: list[selectors.ReportLine], currency: str) -> list[tuple[str, Any]]:
+    """(title, inline SVG) per metric, one point per UTC day."""
+    specs: list[tuple[str, str, Any, Any, str, bool]] = [
+        ("Impressions", "impressions", lambda x: x.impressions, lambda v: f"{v:,.0f}", "#417690", True),
+        ("Clicks", "clicks", lambda x: x.clicks, lambda v: f"{v:,.0f}", "#417690", True),
+        ("CTR", "ctr", lambda x: x.ctr, lambda v: f"{v * 100:.2f}%", "#7b1fa2", False),
+        ("Conversions", "conversions", lambda x: x.conversions, lambda v: f"{v:,.0f}", "#2e7d32", True),
+        (f"Spend ({currency})", "spend", lambda x: float(x.spend), lambda v: f"{v:,.2f}", "#ef6c00", False),
+        ("ROAS (revenue / spend)", "roas", lambda x: x.roas, lambda v: f"{v:.2f}×", "#c62828", False),
+    ]
     return [
-        line_chart(
-            title="Impressions", slug="impressions", points=series(lambda x: x.impressions), fmt=lambda v: f"{v:,.0f}"
-        ),
-        line_chart(title="Clicks", slug="clicks", points=series(lambda x: x.clicks), fmt=lambda v: f"{v:,.0f}"),
-        line_chart(
-            title="CTR", slug="ctr", points=series(lambda x: x.ctr), fmt=lambda v: f"{v * 100:.2f}%", color="#7b1fa2"
-        ),
-        line_chart(
-            title="Conversions",
-            slug="conversions",
-            points=series(lambda x: x.conversions),
-            fmt=lambda v: f"{v:,.0f}",
-            color="#2e7d32",
-        ),
-        line_chart(
-            title=f"Spend ({currency})",
-            slug="spend",
-            points=series(lambda x: float(x.spend)),
-            fmt=lambda v: f"{v:,.2f}",
-            color="#ef6c00",
-        ),
-        line_chart(
-            title="ROAS", slug="roas", points=series(lambda x: x.roas), fmt=lambda v: f"{v:.2f}×", color="#c62828"
-        ),
+        (
+            title,
+            line_chart(
+                title=title,
+                slug=slug,
+                points=[Point(line.key.strftime("%m-%d"), value(line)) for line in days],
+                fmt=fmt,
+                color=color,
+                integer=integer,
+            ),
+        )
+        for title, slug, value, fmt, color, integer in specs
     ]
 
 

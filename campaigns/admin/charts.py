@@ -3,6 +3,7 @@ carries a <title> so hovering shows the exact value."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -19,23 +20,36 @@ class Point:
     value: float | None  # None: undefined (e.g. CTR without impressions), drawn as a gap
 
 
-def _nice_max(value: float) -> float:
+def _nice_max(value: float, *, integer: bool, steps: int = 3) -> float:
+    """The smallest round top (steps × a round step) at or above `value`; for counts the
+    grid steps are whole numbers."""
     if value <= 0:
-        return 1.0
-    magnitude = 10 ** len(str(int(value))) / 10 if value >= 1 else 1.0
-    for step in (1, 2, 2.5, 5, 10):
-        top = step * magnitude
-        if top >= value:
-            return top
+        return float(steps)
+    raw = value / steps
+    if integer and raw < 1:
+        return float(steps)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        step = mult * magnitude
+        if integer and step != int(step):
+            continue
+        if step >= raw - 1e-12:
+            return steps * step
     return value
 
 
 def line_chart(
-    *, title: str, points: Sequence[Point], fmt: Callable[[float], str], color: str = "#417690", slug: str = ""
+    *,
+    title: str,
+    points: Sequence[Point],
+    fmt: Callable[[float], str],
+    color: str = "#417690",
+    slug: str = "",
+    integer: bool = False,
 ) -> SafeString:
     """An area+line chart of `points` with a zero-based y axis and 3 grid lines."""
     values = [p.value for p in points if p.value is not None]
-    top = _nice_max(max(values) if values else 0.0)
+    top = _nice_max(max(values) if values else 0.0, integer=integer)
     inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
     inner_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     n = max(len(points), 1)
@@ -48,7 +62,7 @@ def line_chart(
 
     parts = [
         f'<svg class="adp-chart" data-chart="{escape(slug)}" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" preserveAspectRatio="xMidYMid meet" role="img" '
         f'aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]

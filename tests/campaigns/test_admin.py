@@ -287,3 +287,65 @@ def test_editing_an_api_created_campaign_writes_only_what_changed(two: dict[str,
     types = [e.type for e in eventlog.stream_events(stream=f"campaign:{c.pk}")]
     assert types == ["CampaignCreated", "CampaignBudgetChanged"]
     assert Creative.objects.get(pk=two["cra"]).status == "approved"
+
+
+def test_superuser_onboards_advertiser_with_staff_member(two: dict[str, int]) -> None:
+    client, root = staff_client(None, "root", superuser=True)
+    member = get_user_model().objects.create_user(username="bob", password=PASSWORD, is_staff=True)
+    data = {
+        "name": "Gamma",
+        "currency": "USD",
+        "timezone": "America/New_York",
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+        "memberships-0-user": str(member.pk),
+    }
+    r = client.post("/admin/campaigns/advertiser/add/", data)
+    assert r.status_code == 302, r.content.decode()[:3000]
+    from campaigns.models import Advertiser
+
+    gamma = Advertiser.objects.get(name="Gamma")
+    assert (gamma.currency, gamma.timezone) == ("USD", "America/New_York")
+    [created] = eventlog.stream_events(stream=f"advertiser:{gamma.pk}")
+    assert (created.type, created.meta["actor"]) == ("AdvertiserCreated", f"user:{root.pk}")
+    assert list(AdvertiserMembership.objects.filter(user=member).values_list("advertiser_id", flat=True)) == [gamma.pk]
+    # bad input → field errors, nothing written
+    before = eventlog.count_events()
+    r = client.post(
+        "/admin/campaigns/advertiser/add/", {**data, "name": "Delta", "currency": "XXX", "timezone": "Nope"}
+    )
+    assert r.status_code == 200
+    errors = r.context["adminform"].form.errors
+    assert errors["currency"] == [validation.ERROR_CURRENCY.format(value="XXX")]
+    assert errors["timezone"] == [validation.ERROR_TIMEZONE.format(value="Nope")]
+    assert eventlog.count_events() == before
+
+
+def test_every_admin_page_renders(two: dict[str, int]) -> None:
+    client, _ = staff_client(None, "root", superuser=True)
+    for url in [
+        "/admin/",
+        "/admin/campaigns/",
+        "/admin/campaigns/advertiser/",
+        "/admin/campaigns/advertiser/add/",
+        f"/admin/campaigns/advertiser/{two['a']}/change/",
+        f"/admin/campaigns/advertiser/{two['a']}/history/",
+        "/admin/campaigns/campaign/",
+        "/admin/campaigns/campaign/add/",
+        f"/admin/campaigns/campaign/{two['ca']}/change/",
+        f"/admin/campaigns/campaign/{two['ca']}/history/",
+        f"/admin/campaigns/campaign/{two['ca']}/report/",
+        "/admin/campaigns/creative/",
+        "/admin/campaigns/creative/add/",
+        f"/admin/campaigns/creative/{two['cra']}/change/",
+        f"/admin/campaigns/creative/{two['cra']}/history/",
+        "/admin/campaigns/placement/",
+        "/admin/campaigns/placement/add/",
+        "/admin/campaigns/advertisermembership/",
+    ]:
+        assert client.get(url).status_code == 200, url
+    staff, _ = staff_client(two["a"], "alice")
+    index = staff.get("/admin/").content.decode()
+    assert "Campaigns" in index and "Creatives" in index and "Advertiser memberships" not in index
