@@ -514,6 +514,7 @@ class CampaignAdmin(AdvertiserScopedAdmin):
             fill_days=True,
         )
         totals = selectors.report_total(days)
+        headlines = dict(Creative.objects.filter(campaign_id=campaign.pk).values_list("id", "headline"))
         context = {
             **self.admin_site.each_context(request),
             "title": f"Report: {campaign.name}",
@@ -528,16 +529,23 @@ class CampaignAdmin(AdvertiserScopedAdmin):
             "tiles": _tiles(totals, campaign.currency),
             "charts": _charts(days, campaign.currency),
             "days": days,
+            "day_rows": [
+                (line.key, line, _pct(line.ctr), _money(line.spend, ""), _money(line.revenue, ""), _ratio(line.roas))
+                for line in days
+            ],
             "breakdowns": [
                 (
                     title,
-                    selectors.report_lines(
-                        advertiser_id=campaign.advertiser_id,
-                        campaign_id=campaign.pk,
-                        date_from=date_from,
-                        date_to=date_to,
-                        group_by=group,
-                    ),
+                    [
+                        (headlines.get(line.key, line.key) if group == "creative" else line.key, line)
+                        for line in selectors.report_lines(
+                            advertiser_id=campaign.advertiser_id,
+                            campaign_id=campaign.pk,
+                            date_from=date_from,
+                            date_to=date_to,
+                            group_by=group,
+                        )
+                    ],
                 )
                 for title, group in (("Creative", "creative"), ("Placement", "placement"), ("Segment", "segment"))
             ],

@@ -225,6 +225,7 @@ def test_report_page_renders_svg_charts_with_the_right_numbers(two: dict[str, in
     assert '<div class="v" data-metric="impressions">50</div>' in html
     assert "<title>03-01: 40</title>" in html and "<title>03-02: 10</title>" in html  # impressions points
     assert "<title>03-01: 10.00%</title>" in html  # CTR on day 1: 4 / 40
+    assert '<td class="num">10.00%</td>' in html  # the same CTR in the by-day table
     assert "Beta secret sale" not in html and "<title>03-01: 47</title>" not in html  # no Beta traffic
     days = [(d.key, d.impressions) for d in r.context["days"]]
     assert days == [(datetime(2026, 3, d, tzinfo=UTC).date(), n) for d, n in ((1, 40), (2, 10), (3, 0))]
