@@ -375,7 +375,11 @@ class CampaignAdmin(AdvertiserScopedAdmin):
         return (*base, "advertiser") if request.user.is_superuser else base
 
     def get_fieldsets(self, request: HttpRequest, obj: Any | None = None) -> Any:
-        basics = ["advertiser", "name", "objective"] if obj is None else ["name", "objective"]
+        basics = (
+            ["advertiser", "name", "objective"]
+            if obj is None
+            else ["status_badge", "spend_summary", "name", "objective"]
+        )
         if obj is None:
             basics.append("launch_status")
         return [
@@ -387,7 +391,15 @@ class CampaignAdmin(AdvertiserScopedAdmin):
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any | None = None) -> tuple[str, ...]:
-        return ("currency",) if obj is not None else ()
+        return ("currency", "status_badge", "spend_summary") if obj is not None else ()
+
+    @admin.display(description="Spent")
+    def spend_summary(self, obj: Campaign) -> str:
+        today, total = selectors.spend_of(campaign_id=obj.pk, at=timezone.now(), timezone_name=obj.timezone)
+        return (
+            f"{_money(today, obj.currency)} today (of {_money(obj.daily_budget, obj.currency)}), "
+            f"{_money(total, obj.currency)} in total (of {_money(obj.total_budget, obj.currency)})"
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Campaign) -> str:
@@ -493,8 +505,33 @@ class CampaignAdmin(AdvertiserScopedAdmin):
                 self.admin_site.admin_view(self.report_view),
                 name="campaigns_campaign_report",
             ),
+            *[
+                path(
+                    f"<int:object_id>/{transition}/",
+                    self.admin_site.admin_view(self.transition_view),
+                    {"transition": transition},
+                    name=f"campaigns_campaign_{transition}",
+                )
+                for transition in ("pause", "resume")
+            ],
             *super().get_urls(),
         ]
+
+    def transition_view(self, request: HttpRequest, object_id: int, transition: str) -> HttpResponse:
+        """The Pause / Resume buttons of the change page (POST only)."""
+        campaign = self.get_object(request, str(object_id))
+        if campaign is None or transition not in ("pause", "resume") or request.method != "POST":
+            raise Http404
+        if not self.has_change_permission(request, campaign):
+            raise Http404
+        fn = services.campaign_pause if transition == "pause" else services.campaign_resume
+        try:
+            fn(campaign_id=campaign.pk, actor=_actor(request), advertiser_id=campaign.advertiser_id)
+            done = MESSAGE_PAUSED if transition == "pause" else MESSAGE_RESUMED
+            self.message_user(request, done.format(n=1), messages.SUCCESS)
+        except RuleViolationError as exc:
+            self.message_user(request, "; ".join(m for ms in exc.errors.values() for m in ms), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
     def report_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         campaign = self.get_object(request, str(object_id))

@@ -350,3 +350,19 @@ def test_every_admin_page_renders(two: dict[str, int]) -> None:
     staff, _ = staff_client(two["a"], "alice")
     index = staff.get("/admin/").content.decode()
     assert "Campaigns" in index and "Creatives" in index and "Advertiser memberships" not in index
+
+
+def test_pause_and_resume_buttons_on_the_change_page(two: dict[str, int]) -> None:
+    client, user = staff_client(two["a"], "alice")
+    page = client.get(f"/admin/campaigns/campaign/{two['ca']}/change/").content.decode()
+    assert f"/admin/campaigns/campaign/{two['ca']}/pause/" in page and "0.00 EUR today" in page
+    assert client.get(f"/admin/campaigns/campaign/{two['ca']}/pause/").status_code == 404  # POST only
+    r = client.post(f"/admin/campaigns/campaign/{two['ca']}/pause/")
+    assert r.status_code == 302 and Campaign.objects.get(pk=two["ca"]).status == "paused"
+    assert client.post(f"/admin/campaigns/campaign/{two['cb']}/pause/").status_code == 404  # not Alpha's
+    assert Campaign.objects.get(pk=two["cb"]).status == "active"
+    client.post(f"/admin/campaigns/campaign/{two['ca']}/resume/")
+    assert Campaign.objects.get(pk=two["ca"]).status == "active"
+    assert [e.meta["actor"] for e in eventlog.stream_events(stream=f"campaign:{two['ca']}")][1:] == [
+        f"user:{user.pk}"
+    ] * 2
