@@ -614,17 +614,34 @@ class ChargeOutcome:
     exhausted: bool
 
 
-_CHARGE_TOTAL_SQL = """
-UPDATE campaigns_spend_total s SET spent = s.spent + %(amount)s
-FROM campaigns_campaign c
-WHERE s.campaign_id = %(campaign)s AND c.id = s.campaign_id
-  AND (c.total_budget IS NULL OR s.spent < c.total_budget)
-RETURNING s.spent, c.daily_budget, c.total_budget
+# One round trip on the hot path. The day row is updated (and locked) first, the lifetime
+# row second, the same order for every caller, so charges cannot deadlock each other. Each
+# UPDATE applies only while spend-before < budget; a waiting UPDATE re-checks that on the
+# newest row version once the lock holder commits (READ COMMITTED), so a budget is exceeded
+# by less than one charge. The lifetime UPDATE runs only if the day UPDATE matched.
+_CHARGE_SQL = """
+WITH d AS (
+    UPDATE campaigns_spend_day SET spent = spent + %(amount)s
+    WHERE campaign_id = %(campaign)s AND day = %(day)s
+      AND (%(daily)s::numeric IS NULL OR spent < %(daily)s::numeric)
+    RETURNING spent
+), t AS (
+    UPDATE campaigns_spend_total s SET spent = s.spent + %(amount)s
+    FROM d
+    WHERE s.campaign_id = %(campaign)s AND (%(total)s::numeric IS NULL OR s.spent < %(total)s::numeric)
+    RETURNING s.spent
+)
+SELECT (SELECT spent FROM d), (SELECT spent FROM t)
 """
-_CHARGE_DAY_SQL = """
-UPDATE campaigns_spend_day SET spent = spent + %(amount)s
-WHERE campaign_id = %(campaign)s AND day = %(day)s AND (%(daily)s::numeric IS NULL OR spent < %(daily)s::numeric)
-RETURNING spent
+_ENSURE_ROWS_SQL = """
+WITH t AS (
+    INSERT INTO campaigns_spend_total (campaign_id, spent) VALUES (%(campaign)s, 0)
+    ON CONFLICT DO NOTHING RETURNING 1
+), d AS (
+    INSERT INTO campaigns_spend_day (campaign_id, day, spent) VALUES (%(campaign)s, %(day)s, 0)
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT (SELECT count(*) FROM t) + (SELECT count(*) FROM d)
 """
 
 
@@ -640,54 +657,49 @@ def _spent(cur: Any, campaign_id: int, day: Any) -> tuple[Decimal, Decimal]:
 
 def budget_charge(*, campaign_id: int, amount: Decimal, at: datetime) -> ChargeOutcome:
     """Charge `amount` to the campaign's spend for its campaign-local day of `at` and to its
-    lifetime spend. Call inside the caller's transaction.atomic() (same transaction as the
-    ad event). The lifetime row is locked first, then the day row (one order for every
-    caller: no deadlocks); each UPDATE charges only while spend-before < budget, and
-    Postgres re-checks that condition on the newest row version after waiting for a lock,
-    so spend exceeds a budget by at most one charge under any concurrency."""
+    lifetime spend, only while spend-before < budget for both (ADR 0012). Call inside the
+    caller's transaction.atomic(), the one that appends the charged ad event. Returns
+    charged == 0 and exhausted == True when a budget was already used up."""
     row = Campaign.objects.filter(pk=campaign_id).values_list("timezone", "daily_budget", "total_budget").first()
     if row is None:
         raise NotFoundError(ERROR_CAMPAIGN_NOT_FOUND)
-    day = at.astimezone(zoneinfo.ZoneInfo(row[0])).date()
+    tz, daily_budget, total_budget = row
+    day = at.astimezone(zoneinfo.ZoneInfo(tz)).date()
     amount = Decimal(amount)
+    params: dict[str, Any] = {
+        "amount": amount,
+        "campaign": campaign_id,
+        "day": day,
+        "daily": daily_budget,
+        "total": total_budget,
+    }
     with transaction.atomic(savepoint=False), connection.cursor() as cur:
-        if amount <= 0:
-            daily_spent, total_spent = _spent(cur, campaign_id, day)
-            return ChargeOutcome(Decimal(0), daily_spent, total_spent, _exhausted(daily_spent, total_spent, row))
-        cur.execute(
-            "INSERT INTO campaigns_spend_total (campaign_id, spent) VALUES (%s, 0) ON CONFLICT DO NOTHING",
-            [campaign_id],
-        )
-        cur.execute(
-            "INSERT INTO campaigns_spend_day (campaign_id, day, spent) VALUES (%s, %s, 0) ON CONFLICT DO NOTHING",
-            [campaign_id, day],
-        )
-        params: dict[str, Any] = {"amount": amount, "campaign": campaign_id, "day": day}
-        cur.execute(_CHARGE_TOTAL_SQL, params)
-        total_row = cur.fetchone()
-        if total_row is None:
-            daily_spent, total_spent = _spent(cur, campaign_id, day)
-            return ChargeOutcome(Decimal(0), daily_spent, total_spent, True)
-        total_spent, daily_budget, total_budget = total_row
-        cur.execute(_CHARGE_DAY_SQL, {**params, "daily": daily_budget})
-        day_row = cur.fetchone()
-        if day_row is None:
-            # The day is used up: take the lifetime charge back (we still hold its row lock).
-            cur.execute(
-                "UPDATE campaigns_spend_total SET spent = spent - %s WHERE campaign_id = %s RETURNING spent",
-                [amount, campaign_id],
-            )
-            total_spent = cur.fetchone()[0]
-            daily_spent, _ = _spent(cur, campaign_id, day)
-            return ChargeOutcome(Decimal(0), daily_spent, Decimal(total_spent), True)
-        daily_spent = Decimal(day_row[0])
-        total_spent = Decimal(total_spent)
-        budgets = (None, daily_budget, total_budget)
-        return ChargeOutcome(amount, daily_spent, total_spent, _exhausted(daily_spent, total_spent, budgets))
+        if amount > 0:
+            for _attempt in range(2):
+                cur.execute(_CHARGE_SQL, params)
+                daily_spent, total_spent = cur.fetchone()
+                if daily_spent is not None and total_spent is not None:
+                    daily_spent, total_spent = Decimal(daily_spent), Decimal(total_spent)
+                    exhausted = _exhausted(daily_spent, total_spent, daily_budget, total_budget)
+                    return ChargeOutcome(amount, daily_spent, total_spent, exhausted)
+                if daily_spent is not None:
+                    # the day had room but the lifetime did not: take the day charge back (row still locked)
+                    cur.execute(
+                        "UPDATE campaigns_spend_day SET spent = spent - %(amount)s"
+                        " WHERE campaign_id = %(campaign)s AND day = %(day)s",
+                        params,
+                    )
+                cur.execute(_ENSURE_ROWS_SQL, params)
+                if not cur.fetchone()[0]:
+                    break  # both rows existed: a budget is used up
+        daily_spent, total_spent = _spent(cur, campaign_id, day)
+        exhausted = amount > 0 or _exhausted(daily_spent, total_spent, daily_budget, total_budget)
+        return ChargeOutcome(Decimal(0), daily_spent, total_spent, exhausted)
 
 
-def _exhausted(daily_spent: Decimal, total_spent: Decimal, row: tuple[Any, ...]) -> bool:
-    daily_budget, total_budget = row[1], row[2]
+def _exhausted(
+    daily_spent: Decimal, total_spent: Decimal, daily_budget: Decimal | None, total_budget: Decimal | None
+) -> bool:
     return (daily_budget is not None and daily_spent >= daily_budget) or (
         total_budget is not None and total_spent >= total_budget
     )
