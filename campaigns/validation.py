@@ -211,13 +211,12 @@ def check_dayparts(errors: Errors, value: Any) -> None:
                 windows.append((d, bounds[0], bounds[1], i))
     windows.sort()
     day_names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-    for a, b in zip(windows, windows[1:], strict=False):
-        if a[0] == b[0] and b[1] < a[2] and a[3] != b[3]:
-            _add(
-                errors,
-                f"dayparts.{max(a[3], b[3])}",
-                ERROR_DAYPART_OVERLAP.format(other=min(a[3], b[3]), day=day_names[a[0]]),
-            )
+    reach: tuple[int, int, int] | None = None  # (day, end, index) of the window reaching furthest so far
+    for day, start, end, index in windows:
+        if reach is not None and reach[0] == day and start < reach[1] and reach[2] != index:
+            _add(errors, f"dayparts.{index}", ERROR_DAYPART_OVERLAP.format(other=reach[2], day=day_names[day]))
+        if reach is None or reach[0] != day or end > reach[1]:
+            reach = (day, end, index)
 
 
 def check_frequency_caps(errors: Errors, value: Any) -> None:

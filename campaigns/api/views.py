@@ -458,10 +458,16 @@ class ReportApi(CampaignsApiView):
             campaign_id=campaign_id,
         )
         key_name = {"day": "day", "campaign": "campaign_id", "creative": "creative_id"}.get(group_by, group_by)
+        names: dict[Any, str] = {}
+        if group_by == "campaign":
+            names = dict(selectors.campaign_list(advertiser_id=advertiser_id).values_list("id", "name"))
+        elif group_by == "creative":
+            names = dict(selectors.creative_list(advertiser_id=advertiser_id).values_list("id", "headline"))
         rows = []
         for line in lines:
             key = line.key.isoformat() if isinstance(line.key, date) else line.key
-            rows.append({key_name: key, **report_metrics(line)})
+            label = {"name": names.get(line.key)} if group_by in ("campaign", "creative") else {}
+            rows.append({key_name: key, **label, **report_metrics(line)})
         advertiser = selectors.advertiser_get(advertiser_id=advertiser_id)
         return Response(
             {

@@ -227,7 +227,7 @@ def test_reports_api(http: httpx.Client, setup: dict[str, int]) -> None:
     r = http.get("/api/v1/reports?from=2026-03-01&to=2026-03-02&group_by=placement", headers=auth(token))
     assert {row["placement"]: row["impressions"] for row in r.json()["rows"]} == {"home-top": 15, "pdp": 4}
     r = http.get("/api/v1/reports?from=2026-03-01&to=2026-03-02&group_by=campaign", headers=auth(token))
-    assert [row["campaign_id"] for row in r.json()["rows"]] == [setup["ca"]]
+    assert [(row["campaign_id"], row["name"]) for row in r.json()["rows"]] == [(setup["ca"], "Spring sale")]
     r = http.get("/api/v1/reports?from=2026-03-05&to=2026-03-01", headers=auth(token))
     assert r.status_code == 400 and "from" in r.json()["error"]["fields"]
     r = http.get("/api/v1/reports?group_by=week", headers=auth(token))
