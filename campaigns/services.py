@@ -660,7 +660,9 @@ def budget_charge(*, campaign_id: int, amount: Decimal, at: datetime) -> ChargeO
     lifetime spend, only while spend-before < budget for both (ADR 0012). Call inside the
     caller's transaction.atomic(), the one that appends the charged ad event. Returns
     charged == 0 and exhausted == True when a budget was already used up."""
-    row = Campaign.objects.filter(pk=campaign_id).values_list("timezone", "daily_budget", "total_budget").first()
+    with connection.cursor() as cur:  # plain SQL: this runs once per billable ad event
+        cur.execute("SELECT timezone, daily_budget, total_budget FROM campaigns_campaign WHERE id = %s", [campaign_id])
+        row = cur.fetchone()
     if row is None:
         raise NotFoundError(ERROR_CAMPAIGN_NOT_FOUND)
     tz, daily_budget, total_budget = row
