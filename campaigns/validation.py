@@ -21,6 +21,7 @@ from django.core.validators import URLValidator
 ERROR_REQUIRED = "This field is required."
 ERROR_NAME_BLANK = "Name cannot be blank."
 ERROR_TOO_LONG = "At most {limit} characters."
+ERROR_NUL = "Null characters are not allowed."
 ERROR_CHOICE = "Must be one of: {choices}."
 ERROR_TIMEZONE = "Unknown time zone {value!r}: use an IANA name such as 'Europe/Berlin'."
 ERROR_CURRENCY = "Unknown currency {value!r}: use an ISO 4217 code such as 'EUR'."
@@ -114,6 +115,8 @@ def raise_if(errors: Errors) -> None:
 def check_text(errors: Errors, field: str, value: Any, *, limit: int, blank_message: str | None = None) -> None:
     if not isinstance(value, str) or (blank_message and not value.strip()):
         _add(errors, field, blank_message or ERROR_REQUIRED)
+    elif "\x00" in value:
+        _add(errors, field, ERROR_NUL)
     elif len(value) > limit:
         _add(errors, field, ERROR_TOO_LONG.format(limit=limit))
 
@@ -256,7 +259,7 @@ def check_targeting(errors: Errors, value: Any, *, placement_keys: frozenset[str
         if (
             not isinstance(items, list)
             or len(items) > 200
-            or not all(isinstance(s, str) and s.strip() and len(s) <= 200 for s in items)
+            or not all(isinstance(s, str) and s.strip() and len(s) <= 200 and "\x00" not in s for s in items)
         ):
             _add(errors, path, ERROR_TARGETING_LIST)
             continue

@@ -166,3 +166,20 @@ def test_creative_urls_must_be_http() -> None:
         "image_url": [v.ERROR_URL],
         "landing_url": [v.ERROR_URL],
     }
+
+
+def test_null_characters_are_refused_everywhere_text_is_stored() -> None:
+    # Postgres cannot store NUL in text or jsonb: it must be a 400, never a 500
+    spec = {
+        "headline": "a\x00",
+        "image_url": "https://a.example/i.png",
+        "landing_url": "https://a.example/",
+        "variants": [{"headline": "{category}\x00", "body": "b\x00"}],
+    }
+    assert v.check_creative(spec) == {
+        "headline": [v.ERROR_NUL],
+        "variants.0.headline": [v.ERROR_NUL],
+        "variants.0.body": [v.ERROR_NUL],
+    }
+    assert _errors(targeting={"keywords": ["a\x00"]}) == {"targeting.keywords": [v.ERROR_TARGETING_LIST]}
+    assert _errors(name="n\x00") == {"name": [v.ERROR_NUL]}
