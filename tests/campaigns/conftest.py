@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from adplatform.eventlog import projections
+from adplatform.eventlog import selectors as eventlog
+from adplatform.eventlog.models import ProjectionCheckpoint
 from campaigns import services
 
 ACTOR = "test"
@@ -77,3 +81,21 @@ def make_creative(db: None) -> Callable[..., int]:
         return cid
 
     return make
+
+
+def settle(name: str, *, rebuild: bool = False, timeout: float = 30.0) -> None:
+    """Run (or rebuild) a projection until it has applied every committed event of its
+    types. Readers of the log wait for transactions older than an event to finish, and
+    with `pytest -n 2` the other worker's transactions (same Postgres cluster) can hold a
+    reader back for a moment: a single catch_up could stop short."""
+    projection = projections.get_projection(name)
+    if rebuild:
+        projections.rebuild(projection)
+    deadline = time.monotonic() + timeout
+    while True:
+        projections.catch_up(projection)
+        applied = ProjectionCheckpoint.objects.filter(name=name).values_list("events_applied", flat=True).first()
+        if (applied or 0) >= eventlog.count_events(types=projection.event_types):
+            return
+        assert time.monotonic() < deadline, f"projection {name} did not catch up"
+        time.sleep(0.05)

@@ -15,12 +15,12 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from adplatform.eventlog import projections
 from adplatform.eventlog import selectors as eventlog
 from adplatform.eventlog.services import append_events
 from campaigns import validation
 from campaigns.models import AdvertiserMembership, Campaign, Creative
 
+from .conftest import settle
 from .test_reports import DAY1, DAY2, ad_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,9 +99,14 @@ def test_staff_user_creates_campaign_through_services(two: dict[str, int]) -> No
     assert campaign.targeting["categories"] == ["shoes", "socks"] and campaign.targeting["geo"] == ["DE"]
     [created] = eventlog.stream_events(stream=f"campaign:{campaign.pk}")
     assert (created.type, created.meta["actor"]) == ("CampaignCreated", f"user:{user.pk}")
-    # change the budget and add a creative inline
+    # change the budget and add a creative inline (echoing the stored schedule)
+    assert campaign.end is not None
     data = campaign_form(
         daily_budget="25",
+        start_0=campaign.start.strftime("%Y-%m-%d"),
+        start_1=campaign.start.strftime("%H:%M:%S"),
+        end_0=campaign.end.strftime("%Y-%m-%d"),
+        end_1=campaign.end.strftime("%H:%M:%S"),
         **{
             "creatives-TOTAL_FORMS": "1",
             "creatives-0-headline": "Fresh {category}",
@@ -198,7 +203,7 @@ def test_report_page_renders_svg_charts_with_the_right_numbers(two: dict[str, in
     events += [ad_event("AdImpressed", at=DAY1, **b) for _ in range(7)]
     with transaction.atomic():
         append_events(events)
-    projections.catch_up(projections.get_projection("reports"))
+    settle("reports")
     # when Alpha's staff user opens the report page for 2026-03-01..03
     client, _ = staff_client(two["a"], "alice")
     r = client.get(f"/admin/campaigns/campaign/{two['ca']}/report/?from=2026-03-01&to=2026-03-03")

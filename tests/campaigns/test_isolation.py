@@ -15,13 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from adplatform.access.services import api_key_create
-from adplatform.eventlog import projections
 from adplatform.eventlog import selectors as eventlog
 from adplatform.eventlog.services import append_events
 from campaigns import services
 from campaigns.models import Advertiser, Campaign, Creative
 
 from ..conftest import auth
+from .conftest import settle
 from .test_admin import campaign_form, staff_client
 from .test_reports import DAY1, ad_event
 
@@ -47,7 +47,7 @@ def world(make_advertiser: Callable, make_campaign: Callable, make_creative: Cal
     cra, crb = make_creative(a, ca), make_creative(b, cb, headline="Beta secret headline")
     with transaction.atomic():
         append_events([ad_event("AdImpressed", at=DAY1, campaign=cb, creative=crb, advertiser=b) for _ in range(3)])
-    projections.catch_up(projections.get_projection("reports"))
+    settle("reports")
     return {
         "a": a,
         "b": b,
@@ -237,7 +237,7 @@ def test_superuser_sees_everything(world: dict[str, Any]) -> None:
 def test_memberships_follow_the_advertiser_after_rebuild(world: dict[str, Any]) -> None:
     # memberships and spend are not projection state: a rebuild keeps them and the scope
     client, _ = staff_client(world["a"], "alice")
-    projections.rebuild(projections.get_projection("campaigns"))
+    settle("campaigns", rebuild=True)
     r = client.get("/admin/campaigns/campaign/")
     assert b"Alpha sale" in r.content and b"Beta" not in r.content
     assert timezone.now() - timedelta(minutes=5) < Campaign.objects.get(pk=world["ca"]).created_at

@@ -21,6 +21,7 @@ from campaigns import selectors
 from campaigns.models import ReportRow
 
 from ..conftest import auth
+from .conftest import settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,7 +106,7 @@ def test_reports_exact_totals_and_rebuild(setup: dict[str, int]) -> None:
     append(stream[:7])
     projections.catch_up(projection)
     append(stream[7:])
-    projections.catch_up(projection)
+    settle("reports")
     # then A's report by day is exact
     by_day = {
         line.key: line
@@ -151,7 +152,7 @@ def test_reports_exact_totals_and_rebuild(setup: dict[str, int]) -> None:
     )
     live = list(_rows())
     # when rebuilt from zero, then identical
-    projections.rebuild(projection)
+    settle("reports", rebuild=True)
     assert list(_rows()) == live
 
 
@@ -181,16 +182,16 @@ def test_reports_random_stream_rebuild_equals_live(setup: dict[str, int]) -> Non
         append(batch)
         if rng.random() < 0.5:
             projections.catch_up(projection)
-    projections.catch_up(projection)
+    settle("reports")
     live = list(_rows())
-    projections.rebuild(projection)
+    settle("reports", rebuild=True)
     assert list(_rows()) == live
     assert sum(r["clicks"] for r in live) == expected_clicks
 
 
 def test_reports_api(http: httpx.Client, setup: dict[str, int]) -> None:
     append(known_stream(setup))
-    projections.catch_up(projections.get_projection("reports"))
+    settle("reports")
     token = api_key_create(scopes=["advertiser"], advertiser_id=setup["a"]).key
     r = http.get("/api/v1/reports?from=2026-03-01&to=2026-03-02&group_by=day", headers=auth(token))
     assert r.status_code == 200, r.text

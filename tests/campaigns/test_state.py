@@ -20,7 +20,7 @@ from campaigns import selectors, services
 from campaigns.models import Advertiser, Campaign, Creative, Placement
 from campaigns.selectors import CreativeVariant, Daypart, FrequencyCap, PlacementInfo, Targeting
 
-from .conftest import ACTOR, campaign_spec
+from .conftest import ACTOR, campaign_spec, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -147,10 +147,10 @@ def test_rebuild_from_zero_equals_live_state(
     services.creative_review(creative_id=cr1, decision="reject", reason="blurry", actor=ACTOR)
     services.advertiser_update(advertiser_id=a, changes={"name": "Acme GmbH"}, actor=ACTOR)
     services.placement_upsert(spec={"key": "pdp", "page_types": ["product"], "slots": 3, "floor_cpm": "2"}, actor=ACTOR)
-    projections.catch_up(projection)  # re-applying what services applied inline is harmless
+    settle("campaigns")  # re-applying what services applied inline is harmless
     live = _snapshot()
     # when rebuilt from zero
-    projections.rebuild(projection)
+    settle("campaigns", rebuild=True)
     # then identical
     assert _snapshot() == live
     assert Campaign.objects.get(pk=c1).name == "Renamed"
