@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench-ingest bench-campaigns clean-var
+.PHONY: install test lint demo bench-ingest clean-var
 
 install: $(STAMP)
 
@@ -33,5 +33,6 @@ bench-ingest: install
 clean-var:
 	rm -rf var/
 
+.PHONY: bench-campaigns
 bench-campaigns: install
 	$(PY) bench/campaigns_budget.py
