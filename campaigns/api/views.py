@@ -19,8 +19,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adplatform.access import scopes
-from adplatform.access.authentication import ERROR_ADVERTISER_TOKEN_REQUIRED, AnyValidKey, HasScope, IsAdvertiser
-from adplatform.access.selectors import Principal
+from adplatform.access.authentication import (
+    ERROR_ADVERTISER_TOKEN_REQUIRED,
+    AnyValidKey,
+    HasScope,
+    IsAdvertiser,
+    principal_of,
+)
 from campaigns import selectors, services, validation
 from campaigns.validation import RuleViolationError
 
@@ -45,24 +50,16 @@ ERROR_RANGE_TOO_LONG = "At most 366 days per report."
 MAX_REPORT_DAYS = 366
 
 
-def _principal(request: Request) -> Principal:
-    """The key behind the request (the permission classes have already checked it)."""
-    user = request.user
-    if not isinstance(user, Principal):
-        raise exceptions.NotAuthenticated()
-    return user
-
-
 def _advertiser_id(request: Request) -> int:
     """Never None in the advertiser API: a None here would widen a query to everyone."""
-    advertiser_id = _principal(request).advertiser_id
+    advertiser_id = principal_of(request).advertiser_id
     if advertiser_id is None:
         raise exceptions.PermissionDenied(ERROR_ADVERTISER_TOKEN_REQUIRED)
     return advertiser_id
 
 
 def _actor(request: Request) -> str:
-    return f"api-key:{_principal(request).key_id}"
+    return f"api-key:{principal_of(request).key_id}"
 
 
 class CampaignsApiView(APIView):
