@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # mypy covers the apps listed in MYPY_PATHS (grown as each app is brought to zero errors).
-MYPY_PATHS ?= adplatform behaviour catalog campaigns
+MYPY_PATHS ?= adplatform behaviour catalog campaigns profiles ranking delivery marketplace
 
 test: install lint
 	$(PY) -m pytest -q
@@ -36,6 +36,19 @@ bench-ingest: install
 clean-var:
 	rm -rf var/
 
-.PHONY: bench-campaigns
+.PHONY: bench-campaigns bench-rank bench-train bench-profiles bench-loadgen
 bench-campaigns: install
 	$(PY) bench/campaigns_budget.py
+
+# one command per benchmark; each writes its figures into docs/benchmarks.md
+bench-rank: install
+	$(PY) bench/rank.py
+
+bench-train: install
+	$(PY) bench/train.py
+
+bench-profiles: install
+	$(PY) bench/profiles.py
+
+bench-loadgen: install
+	$(PY) bench/loadgen.py

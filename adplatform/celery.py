@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adplatform.settings.local")
 
@@ -18,5 +19,27 @@ app.conf.beat_schedule = {
         "task": "eventlog.catch_up_projections",
         "schedule": 5.0,
         "options": {"expires": 5.0},
+    },
+    # profiles: embeddings of new/changed products, creatives and active shoppers
+    "profiles-refresh-embeddings": {
+        "task": "profiles.embeddings_refresh",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
+    "profiles-recompute-segments": {
+        "task": "profiles.segments_recompute",
+        "schedule": crontab(minute=15),
+        "options": {"expires": 3600.0},
+    },
+    # ranking: incremental retrain hourly (skipped when no new data), full retrain nightly
+    "ranking-train-incremental": {
+        "task": "ranking.train_incremental",
+        "schedule": crontab(minute=30),
+        "options": {"queue": "ml", "expires": 3600.0},
+    },
+    "ranking-train-full": {
+        "task": "ranking.train_full",
+        "schedule": crontab(hour=3, minute=0),
+        "options": {"queue": "ml", "expires": 6 * 3600.0},
     },
 }

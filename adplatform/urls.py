@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("campaigns.api.urls")),
     path("", include("profiles.api.urls")),
     path("", include("ranking.api.urls")),
+    path("", include("delivery.api.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,8 @@ urlpatterns = [
     path("api/schema/", CachedSchemaApi.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # storefront-facing pages outside the JSON API: tracking redirects/beacons, demo storefront
+    path("", include("delivery.urls")),
 ]
 
 handler400 = "adplatform.api.errors.handler400"

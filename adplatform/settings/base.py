@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",
     "adplatform.eventlog",
     "adplatform.access",
     "adplatform.ops",
@@ -38,6 +39,8 @@ INSTALLED_APPS = [
     "campaigns",
     "profiles",
     "ranking",
+    "delivery",
+    "marketplace",
 ]
 
 MIDDLEWARE = [
@@ -152,6 +155,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat reads its schedule from the database (django-celery-beat): the entries declared in
+# adplatform/celery.py are synced there at startup and are visible/editable in the admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+# Training runs on its own queue so a GPU worker can take it (docker-compose `ml`).
+CELERY_TASK_ROUTES = {"ranking.train_*": {"queue": "ml"}, "ranking.evaluate_*": {"queue": "ml"}}
 
 # --- Projections -----------------------------------------------------------------------
 # Projections are declared with @register_projection in each app's projections.py.

@@ -1,0 +1,3 @@
+"""JSON API routes of delivery (under /api/v1/)."""
+
+urlpatterns: list = []

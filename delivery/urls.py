@@ -1,0 +1,3 @@
+"""Non-API routes of delivery: tracking and the demo storefront."""
+
+urlpatterns: list = []
