@@ -67,6 +67,12 @@ def price_band_thresholds() -> tuple[float, float]:
     return bands
 
 
+def clear_caches() -> None:
+    global _bands_cache
+    _bands_cache = None
+    vectors.clear_cache()
+
+
 def band_of(mean_price: float | None) -> str | None:
     if mean_price is None:
         return None
