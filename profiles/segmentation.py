@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_CATEGORIES = 64  # category columns in the feature matrix (most common first)
 DEVICES = ("mobile", "desktop", "tablet")
-K_RANGE = range(4, 13)
+K_RANGE = range(2, 13)
 SILHOUETTE_SAMPLE = 3000
 W_EMBEDDING, W_CATEGORIES, W_RFM, W_DEVICE = 1.0, 1.0, 0.35, 0.35
 
@@ -241,6 +241,7 @@ def name_segments(features: ShopperFeatures, labels: np.ndarray) -> list[dict[st
     tertiles = (
         (float(np.quantile(spenders, 1 / 3)), float(np.quantile(spenders, 2 / 3))) if spenders.size else (0.0, 0.0)
     )
+    depth = category_depths()
     out = []
     for c in sorted(set(labels.tolist())):
         mask = labels == c
@@ -248,7 +249,7 @@ def name_segments(features: ShopperFeatures, labels: np.ndarray) -> list[dict[st
         share = features.category_share[mask].mean(axis=0) if global_share.size else global_share
         lift = np.divide(share, global_share, out=np.zeros_like(share), where=global_share > 0)
         distinct = share * np.sqrt(np.maximum(lift, 0))
-        order = [int(i) for i in np.argsort(-distinct) if share[i] > 0][:2]
+        order = _distinctive(share, distinct, global_share, features.categories, depth)
         cats = [features.categories[i] for i in order]
         brand_totals: Counter[str] = Counter()
         for i in np.flatnonzero(mask):
@@ -287,6 +288,42 @@ def name_segments(features: ShopperFeatures, labels: np.ndarray) -> list[dict[st
             }
         )
     return out
+
+
+SAME_MASS = 0.05  # categories within 5% of each other's share are one path (ancestor/descendant)
+SECOND_CATEGORY_MIN_SHARE = 0.25
+
+
+def category_depths() -> dict[str, int]:
+    """Deepest position of each category name on any product's path (0 = top level)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT u.c, max(u.i) FROM profiles_product_doc d, unnest(d.category_path) WITH ORDINALITY AS u(c, i) "
+            "GROUP BY u.c"
+        )
+        return {c: int(i) - 1 for c, i in cur.fetchall()}
+
+
+def _distinctive(
+    share: np.ndarray, distinct: np.ndarray, global_share: np.ndarray, names: list[str], depth: dict[str, int]
+) -> list[int]:
+    """Up to two categories that set a cluster apart: the most distinctive one (the deepest
+    of a tie, i.e. the most specific level of one path), then a second only when it is a
+    different interest (not the same mass as the first) with a share of its own."""
+    ranked = sorted(
+        (i for i in range(len(share)) if share[i] > 0),
+        key=lambda i: (-round(float(distinct[i]), 6), -depth.get(names[i], 0), float(global_share[i]), names[i]),
+    )
+    chosen: list[int] = []
+    for i in ranked:
+        if any(abs(share[i] - share[j]) <= SAME_MASS * share[j] for j in chosen):
+            continue
+        if chosen and share[i] < SECOND_CATEGORY_MIN_SHARE:
+            break
+        chosen.append(i)
+        if len(chosen) == 2:
+            break
+    return chosen
 
 
 def _unique_keys(named: list[dict[str, Any]]) -> list[str]:

@@ -40,6 +40,8 @@ def ingest(*events: dict[str, Any], now: datetime | None = None) -> None:
 
 
 def apply_profiles() -> int:
+    """Run the profiles app's projections (shopper profiles and product docs)."""
+    projections.catch_up(projections.get_projection("product_docs"))
     return projections.catch_up(projections.get_projection("profiles"))
 
 
