@@ -75,60 +75,70 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _EPOCH_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 Errors = dict[str, list[str]]
-Checker = Callable[[Any, str, Errors], Any]
+# A checker gets (value, prefix, name, errors); it builds the field path "prefix.name" only
+# when it reports an error (the hot path allocates no strings for valid events).
+Checker = Callable[[Any, str, str, Errors], Any]
 
 
 def _err(errors: Errors, field: str, msg: str) -> None:
     errors.setdefault(field, []).append(msg)
 
 
+def _path(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
 def _string(limit: int) -> Checker:
-    def check(value: Any, field: str, errors: Errors) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            _err(errors, field, ERR_NOT_STRING)
-            return None
-        value = str(value)
-        if not value.strip():
-            _err(errors, field, ERR_BLANK)
+    def check(value: Any, prefix: str, name: str, errors: Errors) -> Any:
+        if type(value) is not str:
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                _err(errors, _path(prefix, name), ERR_NOT_STRING)
+                return None
+            value = str(value)
+        if not value or value.isspace():
+            _err(errors, _path(prefix, name), ERR_BLANK)
         elif len(value) > limit:
-            _err(errors, field, ERR_TOO_LONG.format(n=limit))
+            _err(errors, _path(prefix, name), ERR_TOO_LONG.format(n=limit))
         return value
 
     return check
 
 
 def _int(lo: int, hi: int) -> Checker:
-    def check(value: Any, field: str, errors: Errors) -> Any:
+    def check(value: Any, prefix: str, name: str, errors: Errors) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            _err(errors, field, ERR_INT.format(lo=lo, hi=hi))
+            _err(errors, _path(prefix, name), ERR_INT.format(lo=lo, hi=hi))
             return None
         return value
 
     return check
 
 
-def _money(value: Any, field: str, errors: Errors) -> Any:
+_MONEY_MAX = Decimal("1e12")
+
+
+def _money(value: Any, prefix: str, name: str, errors: Errors) -> Any:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float, str))
         or (isinstance(value, str) and len(value) > 32)
     ):
-        _err(errors, field, ERR_MONEY)
+        _err(errors, _path(prefix, name), ERR_MONEY)
         return None
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(value if type(value) is str else str(value))
     except InvalidOperation:
-        _err(errors, field, ERR_MONEY)
+        _err(errors, _path(prefix, name), ERR_MONEY)
         return None
-    if not amount.is_finite() or amount < 0 or amount > Decimal("1e12") or amount.as_tuple().exponent < -4:  # type: ignore[operator]
-        _err(errors, field, ERR_MONEY)
+    if not amount.is_finite() or amount < 0 or amount > _MONEY_MAX or amount.as_tuple().exponent < -4:  # type: ignore[operator]
+        _err(errors, _path(prefix, name), ERR_MONEY)
         return None
     return str(amount)
 
 
-def _currency(value: Any, field: str, errors: Errors) -> Any:
+def _currency(value: Any, prefix: str, name: str, errors: Errors) -> Any:
     if not isinstance(value, str) or not _CURRENCY.match(value):
-        _err(errors, field, ERR_CURRENCY)
+        _err(errors, _path(prefix, name), ERR_CURRENCY)
         return None
     return value
 
@@ -138,7 +148,8 @@ _text = _string(MAX_STRING)
 _quantity = _int(1, 100_000)
 
 
-def _items(value: Any, field: str, errors: Errors) -> Any:
+def _items(value: Any, prefix: str, name: str, errors: Errors) -> Any:
+    field = _path(prefix, name)
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_ITEMS:
         _err(errors, field, ERR_LIST.format(n=MAX_ITEMS))
         return None
@@ -170,11 +181,11 @@ REQUIRED_PROPERTIES: dict[str, dict[str, Checker]] = {
 def _check_props(props: dict[str, Any], spec: dict[str, Checker], prefix: str, errors: Errors) -> dict[str, Any]:
     cleaned = {}
     for name, check in spec.items():
-        path = f"{prefix}.{name}"
-        if name not in props or props[name] is None:
-            _err(errors, path, ERR_REQUIRED)
+        value = props.get(name)
+        if value is None:
+            _err(errors, _path(prefix, name), ERR_REQUIRED)
             continue
-        cleaned[name] = check(props[name], path, errors)
+        cleaned[name] = check(value, prefix, name, errors)
     return cleaned
 
 
@@ -200,9 +211,10 @@ def validate_behaviour_event(raw: Any, *, now: datetime, source: str, max_future
     errors: Errors = {}
     if not isinstance(raw, dict):
         return ValidationOutcome(None, {"non_field_errors": [ERR_NOT_OBJECT]}, None)
-    for key in raw:
-        if key not in TOP_LEVEL_FIELDS:
-            _err(errors, str(key)[:64], ERR_UNKNOWN_FIELD)
+    if not TOP_LEVEL_FIELDS.issuperset(raw):
+        for key in raw:
+            if key not in TOP_LEVEL_FIELDS:
+                _err(errors, str(key)[:64], ERR_UNKNOWN_FIELD)
 
     raw_id = raw.get("event_id")
     event_uuid: uuid.UUID | None = None
@@ -227,11 +239,11 @@ def validate_behaviour_event(raw: Any, *, now: datetime, source: str, max_future
     if user_id is None:
         _err(errors, "user_id", ERR_REQUIRED)
     else:
-        user_id = _id(user_id, "user_id", errors)
+        user_id = _id(user_id, "", "user_id", errors)
 
     session_id = raw.get("session_id")
     if session_id is not None:
-        session_id = _id(session_id, "session_id", errors)
+        session_id = _id(session_id, "", "session_id", errors)
 
     consent = raw.get("consent", True)
     if not isinstance(consent, bool):

@@ -13,6 +13,7 @@ from django.db import connection
 
 from adplatform.eventlog.projections import Projection, register_projection
 from adplatform.eventlog.selectors import StoredEvent
+from adplatform.eventlog.services import to_json
 
 from .events import BEHAVIOUR_EVENT_TYPES
 from .models import UserActivity
@@ -75,18 +76,21 @@ class ActivityProjection(Projection):
             u["first"] = min(u["first"], ev.occurred_at)
             u["last"] = max(u["last"], ev.occurred_at)
 
+        # One JSON document per table: Postgres parses it in C (jsonb_to_recordset), far
+        # cheaper than psycopg quoting ten text arrays element by element.
         with connection.cursor() as cur:
             if users:
-                keys = sorted(users)  # fixed lock order: no deadlocks between runners
-                cols = [[users[k][c] for k in keys] for c in _USER_COLUMNS]
+                rows = [{"k": k, **users[k]} for k in sorted(users)]  # fixed lock order: no deadlocks
                 cur.execute(
                     """
                     INSERT INTO behaviour_user_activity AS t
                         (user_key, events, page_views, product_views, searches, cart_adds, purchases,
                          revenue, first_seen, last_seen)
-                    SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
-                                         %s::bigint[], %s::bigint[], %s::numeric[], %s::timestamptz[],
-                                         %s::timestamptz[])
+                    SELECT k, events, page_views, product_views, searches, cart_adds, purchases,
+                           revenue, first, last
+                    FROM jsonb_to_recordset(%s::jsonb) AS x(k text, events bigint, page_views bigint,
+                         product_views bigint, searches bigint, cart_adds bigint, purchases bigint,
+                         revenue numeric, first timestamptz, last timestamptz)
                     ON CONFLICT (user_key) DO UPDATE SET
                         events = t.events + EXCLUDED.events,
                         page_views = t.page_views + EXCLUDED.page_views,
@@ -98,23 +102,17 @@ class ActivityProjection(Projection):
                         first_seen = LEAST(t.first_seen, EXCLUDED.first_seen),
                         last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen)
                     """,
-                    [
-                        keys,
-                        *cols,
-                        [users[k]["revenue"] for k in keys],
-                        [users[k]["first"] for k in keys],
-                        [users[k]["last"] for k in keys],
-                    ],
+                    [to_json(rows)],
                 )
             if products:
-                keys = sorted(products)
-                cols = [[products[k][c] for k in keys] for c in _PRODUCT_COLUMNS]
+                rows = [{"k": k, **products[k]} for k in sorted(products)]
                 cur.execute(
                     """
                     INSERT INTO behaviour_product_activity AS t
                         (product_id, views, cart_adds, purchases, units_sold, revenue, last_event_at)
-                    SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
-                                         %s::numeric[], %s::timestamptz[])
+                    SELECT k, views, cart_adds, purchases, units_sold, revenue, last
+                    FROM jsonb_to_recordset(%s::jsonb) AS x(k text, views bigint, cart_adds bigint,
+                         purchases bigint, units_sold bigint, revenue numeric, last timestamptz)
                     ON CONFLICT (product_id) DO UPDATE SET
                         views = t.views + EXCLUDED.views,
                         cart_adds = t.cart_adds + EXCLUDED.cart_adds,
@@ -123,7 +121,7 @@ class ActivityProjection(Projection):
                         revenue = t.revenue + EXCLUDED.revenue,
                         last_event_at = GREATEST(t.last_event_at, EXCLUDED.last_event_at)
                     """,
-                    [keys, *cols, [products[k]["revenue"] for k in keys], [products[k]["last"] for k in keys]],
+                    [to_json(rows)],
                 )
 
     def forget_user(self, user_key: str) -> None:

@@ -107,17 +107,21 @@ def run_http(url: str, key: str, bodies: list[bytes], threads: int) -> tuple[flo
 def sample_lag(plat: Platform, stop: threading.Event, samples: list[float]) -> None:
     with plat.connect() as conn:
         while not stop.is_set():
+            # the oldest event the projection has not applied yet: one index probe (a min()
+            # over the whole backlog would scan it and steal CPU from the system under test)
             row = conn.execute(
-                "SELECT extract(epoch FROM now() - min(e.recorded_at)) FROM eventlog_event e, eventlog_checkpoint c "
-                "WHERE c.name = 'activity' AND (e.tx_id, e.position) > (c.last_tx_id::text::xid8, c.last_position)"
+                "SELECT extract(epoch FROM now() - e.recorded_at) FROM eventlog_event e, eventlog_checkpoint c "
+                "WHERE c.name = 'activity' AND (e.tx_id, e.position) > (c.last_tx_id::text::xid8, c.last_position) "
+                "ORDER BY e.tx_id, e.position LIMIT 1"
             ).fetchone()
             samples.append(float(row[0]) if row and row[0] is not None else 0.0)
             time.sleep(0.1)
 
 
-def copy_floor(plat: Platform, events: list[dict]) -> float:
-    """COPY the same rows (as the service would store them) into the truncated table."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+def copy_floor(plat: Platform, events: list[dict], batch: int | None) -> float:
+    """COPY the same rows (as the service would store them) into the truncated table,
+    one transaction per `batch` rows (each durable, like an acknowledged HTTP batch) or,
+    with batch=None, all in one transaction. Returns seconds."""
     from behaviour.events import WIRE_TO_STORED
 
     rows = []
@@ -136,15 +140,17 @@ def copy_floor(plat: Platform, events: list[dict]) -> float:
                 json.dumps({"source": "api", "session_id": e["session_id"]}),
             )
         )
+    size = batch or len(rows)
+    sql = (
+        "COPY eventlog_event (event_id, stream, type, schema_version, occurred_at, recorded_at, user_key, "
+        "data, meta) FROM STDIN"
+    )
     with plat.connect() as conn:
         conn.execute("TRUNCATE eventlog_event")
         t0 = time.perf_counter()
-        with conn.transaction():
-            with conn.cursor().copy(
-                "COPY eventlog_event (event_id, stream, type, schema_version, occurred_at, recorded_at, user_key, "
-                "data, meta) FROM STDIN"
-            ) as cp:
-                for r in rows:
+        for i in range(0, len(rows), size):
+            with conn.transaction(), conn.cursor().copy(sql) as cp:
+                for r in rows[i : i + size]:
                     cp.write_row(r)
         return time.perf_counter() - t0
 
@@ -194,8 +200,8 @@ def main() -> None:
         sent_events = sum(len(json.loads(b)["events"]) for b in bodies)
         http_rate = sent_events / elapsed
         unique_rate = len(events) / elapsed
-        copy_s = copy_floor(plat, events)
-        copy_rate = len(events) / copy_s
+        copy_rate = len(events) / copy_floor(plat, events, args.batch)
+        bulk_rate = len(events) / copy_floor(plat, events, None)
     finally:
         plat.stop()
 
@@ -209,6 +215,8 @@ def main() -> None:
         "unique_events_per_s": round(unique_rate),
         "copy_events_per_s": round(copy_rate),
         "ratio_to_copy": round(unique_rate / copy_rate, 3),
+        "bulk_copy_events_per_s": round(bulk_rate),
+        "ratio_to_bulk_copy": round(unique_rate / bulk_rate, 3),
         "request_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
         "request_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "projection_lag_p50_s": round(percentile(lag, 0.5), 2),
@@ -230,12 +238,29 @@ Machine: {machine()}; {now_iso()}. Server: gunicorn {args.web_workers} workers �
 | events (unique) / batches sent (incl. {len(retried)} retried) | {len(events)} / {len(bodies)} |
 | HTTP ingestion, events/s (all sent, incl. retries) | {result["http_events_per_s"]} |
 | HTTP ingestion, unique events/s | {result["unique_events_per_s"]} |
-| raw COPY of the same rows into the same table, events/s (floor) | {result["copy_events_per_s"]} |
-| HTTP unique rate ÷ COPY rate | {result["ratio_to_copy"]} |
+| raw COPY of the same rows into the same table, one commit per {args.batch} rows, events/s (the floor: same durability per batch as an acknowledged request) | {result["copy_events_per_s"]} |
+| HTTP unique rate ÷ that COPY rate | {result["ratio_to_copy"]} |
+| raw COPY of all rows in one transaction, events/s (bulk-load ceiling) | {result["bulk_copy_events_per_s"]} |
+| HTTP unique rate ÷ bulk COPY rate | {result["ratio_to_bulk_copy"]} |
 | request latency p50 / p99 (batch of {args.batch}) | {result["request_p50_ms"]} ms / {result["request_p99_ms"]} ms |
 | projection lag p50 / p99 (sampled every 100 ms under load) | {result["projection_lag_p50_s"]} s / {result["projection_lag_p99_s"]} s |
 | stored rows / distinct ids; accepted; duplicates reported | {stored[0]} / {stored[1]}; {accepted}; {duplicates} |
 | exactly once (nothing lost, nothing duplicated) | {"yes" if ok else "NO"} |
+
+Targets (issue 2): ≥ 20,000 events/s and ≥ 30 % of COPY. Run-to-run spread on this shared
+machine is about ±10 % (COPY floors seen: 40–45k/s per-batch, 65–80k/s bulk).
+What took the HTTP path from 12.4k to ~24k events/s (profiled in-process with cProfile):
+the web and consumer processes freeze their start-up heap and raise the first GC threshold
+(full collections re-scanned Django's heap ~every request: −7 ms per batch of 500); the
+activity projection sends one jsonb document per upsert instead of ten quoted arrays, reads
+timestamps with psycopg's C loader (4× faster fetch) and commits asynchronously (rows and
+checkpoint rewind together; ADR 0003), so it steals less CPU from ingestion; the validator
+builds field paths only for errors; the existence check sends ids as one array literal; the
+bench's own lag sampler no longer scans the backlog. Projection lag: the activity
+projection applies roughly 12–17k events/s while competing with ingestion for the 2 cores,
+so a 200k-event burst at ~24k/s leaves a backlog that drains after the burst; the p99 above
+is that backlog's age, not a steady-state figure (at 2,000 events/s see the profiles
+freshness figures).
 """,
         )
     if not ok:

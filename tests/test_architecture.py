@@ -20,18 +20,14 @@ PUBLIC = {
     "campaigns": {"services", "selectors", "events"},
     "profiles": {"services", "selectors", "events"},
     "ranking": {"services", "selectors", "events"},
+    "delivery": {"services", "selectors", "events"},
+    "marketplace": {"services", "selectors", "events"},
 }
-OPTIONAL_APPS = ("marketplace", "delivery")
 TORCH_ALLOWED = ("ranking/", "profiles/")
 
 
 def _apps() -> dict[str, Path]:
-    apps = {name: ROOT / name.replace(".", "/") for name in PUBLIC}
-    for name in OPTIONAL_APPS:
-        if (ROOT / name).is_dir():
-            apps[name] = ROOT / name
-            PUBLIC.setdefault(name, {"services", "selectors", "events"})
-    return apps
+    return {name: ROOT / name.replace(".", "/") for name in PUBLIC}
 
 
 def _imports(path: Path) -> list[str]:

@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 from django.db import connection
+from psycopg.pq import Format
 
 from . import events as event_types
 
@@ -35,6 +37,19 @@ _COLUMNS = (
     "position, tx_id::text::bigint, event_id, stream, stream_version, type, schema_version, "
     "occurred_at, recorded_at, user_key, data::text, meta::text"
 )
+
+
+_TIMESTAMPTZ_OID = 1184
+
+
+def _log_cursor() -> psycopg.Cursor[Any]:
+    """A cursor on Django's connection that parses timestamptz with psycopg's C loader:
+    Django's own loader (a Python subclass that re-applies the time zone) costs 4× as much
+    per row, and projections read every event. The session time zone is UTC either way."""
+    connection.ensure_connection()
+    cur = connection.connection.cursor()
+    cur.adapters.register_loader(_TIMESTAMPTZ_OID, psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT))
+    return cur
 
 
 def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
@@ -68,7 +83,7 @@ def events_after(
         params.append(list(types))
     params.append(limit)
     sql = f"SELECT {_COLUMNS} FROM eventlog_event WHERE {' AND '.join(where)} ORDER BY tx_id, position LIMIT %s"
-    with connection.cursor() as cur:
+    with _log_cursor() as cur:
         cur.execute(sql, params)
         return [_row_to_event(r) for r in cur.fetchall()]
 
@@ -81,7 +96,7 @@ def stream_events(*, stream: str, until: datetime | None = None) -> list[StoredE
         sql += " AND recorded_at <= %s"
         params.append(until)
     sql += " ORDER BY position"
-    with connection.cursor() as cur:
+    with _log_cursor() as cur:
         cur.execute(sql, params)
         return [_row_to_event(r) for r in cur.fetchall()]
 

@@ -126,7 +126,9 @@ def append_events(events: Sequence[NewEvent]) -> AppendResult:
     connection.ensure_connection()
     raw = connection.connection
     with psycopg.Cursor(raw) as cur:
-        cur.execute("SELECT event_id FROM eventlog_event WHERE event_id = ANY(%s)", [list(rows)])
+        # ids as one array literal: psycopg would dump a list of 500 UUIDs element by element
+        ids = "{" + ",".join(map(str, rows)) + "}"
+        cur.execute("SELECT event_id FROM eventlog_event WHERE event_id = ANY(%s::uuid[])", [ids])
         for (existing,) in cur.fetchall():
             rows.pop(existing, None)
         if not rows:

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from adplatform.eventlog import consumer
+from adplatform.gctuning import tune_gc_for_server
 
 
 class Command(BaseCommand):
@@ -16,4 +17,5 @@ class Command(BaseCommand):
         parser.add_argument("--poll", type=float, default=0.5, help="fallback poll interval, seconds")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        tune_gc_for_server()
         consumer.run_forever(poll_seconds=opts["poll"])
