@@ -5,11 +5,21 @@ issue fills in the bodies."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from adplatform.eventlog import selectors as eventlog
+
+from . import vectors
+from .folding import PROFILE_EVENT_TYPES, cart_items, decayed, empty_state, epoch, from_epoch
+from .models import Segment, SegmentMembership, SegmentRun
+from .projections import fold_events, lam, read_states
 
 
 @dataclass(frozen=True)
@@ -33,21 +43,117 @@ class ProfileSnapshot:
     segment_name: str | None = None
     embedding_version: str | None = None
     last_event_at: datetime | None = None
+    # additions (not in the original contract; additive only)
+    orders: int = 0
+    mean_price: float | None = None
+    updated_at: datetime | None = None  # when the projection last wrote this profile
+
+
+DEFAULT_PRICE_BANDS = (25.0, 100.0)  # until a segment run has measured the shoppers' tertiles
+_bands_cache: tuple[float, tuple[float, float]] | None = None
+
+
+def price_band_thresholds() -> tuple[float, float]:
+    """(low/mid, mid/high) boundaries of the shoppers' mean interacted price, measured by
+    the latest segment run (tertiles); cached for a minute."""
+    global _bands_cache
+    now = time.monotonic()
+    if _bands_cache is not None and now - _bands_cache[0] < 60:
+        return _bands_cache[1]
+    run = SegmentRun.objects.filter(finished_at__isnull=False).order_by("-id").first()
+    tertiles = (run.stats or {}).get("price_tertiles") if run else None
+    bands = (float(tertiles[0]), float(tertiles[1])) if tertiles else DEFAULT_PRICE_BANDS
+    _bands_cache = (now, bands)
+    return bands
+
+
+def clear_caches() -> None:
+    global _bands_cache
+    _bands_cache = None
+    vectors.clear_cache()
+
+
+def band_of(mean_price: float | None) -> str | None:
+    if mean_price is None:
+        return None
+    low, high = price_band_thresholds()
+    return "low" if mean_price < low else ("mid" if mean_price < high else "high")
+
+
+def _state_as_of(user_id: str, as_of: datetime) -> dict[str, object]:
+    """Point in time: fold the shopper's stream up to `as_of` (same fold as live)."""
+    events = [
+        e
+        for e in eventlog.stream_events(stream=f"user:{user_id}")
+        if e.type in PROFILE_EVENT_TYPES and e.occurred_at <= as_of
+    ]
+    return fold_events(events).get(user_id) or empty_state()
 
 
 def profile_get(*, user_id: str, as_of: datetime | None = None) -> ProfileSnapshot | None:
-    """The shopper's profile, or None when the platform has never seen them."""
-    return None
+    """The shopper's profile, or None when the platform has never seen them.
+
+    With `as_of` earlier than the shopper's newest event the profile is folded from the
+    log up to `as_of` (point in time, e.g. for training); otherwise the projection row is
+    decayed to `as_of`."""
+    stored = read_states([user_id]).get(user_id)
+    if stored is None:
+        return None
+    state, updated_at = stored
+    at = as_of or timezone.now()
+    newest = max(v for v in (state["last"], state["consent_at"], 0.0) if v is not None)
+    if as_of is not None and epoch(as_of) < newest:
+        state = _state_as_of(user_id, as_of)
+        if state["consent_at"] is None:
+            return None
+    if not state["consent"]:
+        return ProfileSnapshot(user_id=user_id, as_of=at, consent=False, updated_at=updated_at)
+    t = epoch(at)
+    rate = lam()
+    mean_price = state["price_sum"] / state["price_weight"] if state["price_weight"] > 0 else None
+    membership = (
+        SegmentMembership.objects.filter(user_key=user_id, segment__active=True)
+        .values_list("segment_id", "segment__name")
+        .first()
+    )
+    space = vectors.user_space_version(user_id=user_id)
+    last = from_epoch(state["last"])
+    return ProfileSnapshot(
+        user_id=user_id,
+        as_of=at,
+        consent=True,
+        categories=decayed(state["categories"], ref=state["ref"], at=t, lam=rate),
+        brands=decayed(state["brands"], ref=state["ref"], at=t, lam=rate),
+        recent_products=tuple(pid for pid, _ in state["recent_products"]),
+        recent_queries=tuple(q for q, _ in state["recent_queries"]),
+        cart=cart_items(state["cart"]),
+        devices=dict(sorted(state["devices"].items(), key=lambda kv: (-kv[1], kv[0]))),
+        price_band=band_of(mean_price),
+        recency_days=(t - state["last"]) / 86400.0 if state["last"] is not None else None,
+        frequency=int(state["frequency"]),
+        monetary=float(state["monetary"]),
+        segment=membership[0] if membership else None,
+        segment_name=membership[1] if membership else None,
+        embedding_version=space,
+        last_event_at=last,
+        orders=int(state["orders"]),
+        mean_price=mean_price,
+        updated_at=updated_at,
+    )
 
 
 def user_vector(*, user_id: str) -> tuple[str, np.ndarray] | None:
     """(embedding version, unit vector) of the shopper in the active user-embedding space."""
-    return None
+    return vectors.user_vector(user_id=user_id)
 
 
 def text_vector(*, text: str) -> np.ndarray | None:
     """A query/text embedding in the same space as creative/product text embeddings."""
-    return None
+    if not text or not text.strip():
+        return None
+    from .textmodel import encode_cached
+
+    return encode_cached(" ".join(text.split())[:1000])
 
 
 def nearest_creatives(
@@ -55,9 +161,39 @@ def nearest_creatives(
 ) -> list[tuple[int, float]]:
     """Up to k (creative_id, cosine distance) nearest to `vector` by HNSW, restricted to
     `creative_ids` when given (filtered queries still return k when k exist)."""
-    return []
+    keys = None if creative_ids is None else [str(c) for c in creative_ids]
+    if keys is not None and not keys:
+        return []
+    return [(int(key), d) for key, d in vectors.nearest(kind="creative_text", vector=vector, k=k, keys=keys)]
+
+
+def nearest_products(
+    *, vector: np.ndarray, k: int, in_stock: bool | None = None, category: str | None = None
+) -> list[tuple[str, float]]:
+    """Up to k (product_id, cosine distance) in the product text space, optionally only
+    in-stock products and/or products with `category` anywhere on their path."""
+    return vectors.nearest_products(vector=vector, k=k, in_stock=in_stock, category=category)
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    key: str
+    name: str
+    description: str
+    size: int
 
 
 def segment_keys() -> list[str]:
     """Keys of the current segments (valid values of campaign targeting `segments`)."""
-    return []
+    return list(Segment.objects.filter(active=True).order_by("key").values_list("key", flat=True))
+
+
+def segment_list() -> list[SegmentInfo]:
+    return [
+        SegmentInfo(key=s.key, name=s.name, description=s.description, size=s.size)
+        for s in Segment.objects.filter(active=True).order_by("-size", "key")
+    ]
+
+
+def half_life_days() -> float:
+    return float(settings.PROFILES_HALF_LIFE_DAYS)

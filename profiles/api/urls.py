@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from .views import UserProfileApi
+
+urlpatterns = [
+    path("users/<str:user_id>/profile", UserProfileApi.as_view(), name="users-profile"),
+]
