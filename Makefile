@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # mypy covers the apps listed in MYPY_PATHS (grown as each app is brought to zero errors).
-MYPY_PATHS ?= adplatform behaviour catalog campaigns profiles ranking delivery marketplace
+MYPY_PATHS ?= adplatform behaviour catalog campaigns profiles ranking delivery tracking marketplace
 
 test: install lint
 	$(PY) -m pytest -q

@@ -22,7 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     # storefront-facing pages outside the JSON API: tracking redirects/beacons, demo storefront
-    path("", include("delivery.urls")),
+    path("", include("tracking.urls")),
 ]
 
 handler400 = "adplatform.api.errors.handler400"

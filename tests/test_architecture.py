@@ -21,6 +21,7 @@ PUBLIC = {
     "profiles": {"services", "selectors", "events"},
     "ranking": {"services", "selectors", "events"},
     "delivery": {"services", "selectors", "events"},
+    "tracking": {"services", "selectors", "events"},
     "marketplace": {"services", "selectors", "events"},
 }
 TORCH_ALLOWED = ("ranking/", "profiles/")

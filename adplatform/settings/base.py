@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "profiles",
     "ranking",
     "delivery",
+    "tracking",
     "marketplace",
 ]
 

@@ -1,3 +1,0 @@
-"""Non-API routes of delivery: tracking and the demo storefront."""
-
-urlpatterns: list = []
