@@ -283,16 +283,36 @@ def wait_product_docs(plat: Platform, timeout: float = 600) -> None:
     raise RuntimeError("product_docs projection did not catch up")
 
 
-def hnsw_bench(n: int, dim: int, queries: int, seed: int) -> dict[str, Any]:
+def synthetic(n: int, dim: int, rng: Any, *, hard: bool) -> tuple[Any, Any]:
+    """(data, queries), unit vectors in 200 clusters. Default: a 32-d latent mixture embedded
+    linearly in `dim` plus small noise (low intrinsic dimension, like learned/text
+    embeddings). hard=True: isotropic noise in all `dim` directions (neighbours nearly
+    equidistant, the worst case for any graph index)."""
+    import numpy as np
+
+    if hard:
+        centers = rng.normal(size=(200, dim)).astype(np.float32)
+        x = centers[rng.integers(0, 200, n)] + 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
+        noise = 0.3
+    else:
+        latent = 32
+        centers = 2.0 * rng.normal(size=(200, latent)).astype(np.float32)
+        z = centers[rng.integers(0, 200, n)] + rng.normal(size=(n, latent)).astype(np.float32)
+        w = rng.normal(size=(latent, dim)).astype(np.float32) / np.sqrt(latent)
+        x = z @ w + 0.05 * rng.normal(size=(n, dim)).astype(np.float32)
+        noise = 0.05
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, noise
+
+
+def hnsw_bench(n: int, dim: int, queries: int, seed: int, *, hard: bool, efs: tuple[int, ...]) -> dict[str, Any]:
     import numpy as np
 
     from profiles import vectors
 
     rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(200, dim)).astype(np.float32)
-    x = centers[rng.integers(0, 200, n)] + 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    version = f"bench-{n}"
+    x, noise = synthetic(n, dim, rng, hard=hard)
+    version = f"bench-{n}-{'hard' if hard else 'lowdim'}"
     vectors.version_register(kind="item_learned", version=version, dim=dim)
     t = time.monotonic()
     for s in range(0, n, 10_000):
@@ -305,11 +325,12 @@ def hnsw_bench(n: int, dim: int, queries: int, seed: int) -> dict[str, Any]:
     build_s = time.monotonic() - t
     vectors.activate(kind="item_learned", version=version)
     qi = rng.integers(0, n, queries)
-    q = x[qi] + 0.3 * rng.normal(size=(queries, dim)).astype(np.float32)
+    q = x[qi] + noise * rng.normal(size=(queries, dim)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
     out: dict[str, Any] = {"n": n, "dim": dim, "write_s": write_s, "build_s": build_s, "ef": {}}
-    for ef in (40, 100, 200):
+    vectors.nearest(kind="item_learned", vector=q[0], k=10)  # warm the pointer cache and index pages
+    for ef in efs:
         lat, rec = [], []
         for i in range(queries):
             t = time.perf_counter()
@@ -329,6 +350,7 @@ def hnsw_bench(n: int, dim: int, queries: int, seed: int) -> dict[str, Any]:
         exact_rec.append(len({int(k) for k, _ in got} & set(truth[i].tolist())) / 10)
     out["exact_p50_ms"] = 1000 * percentile(exact_lat, 0.5)
     out["exact_recall"] = float(np.mean(exact_rec))
+    vectors.versions_cleanup(kind="item_learned", keep_previous=0)
     return out
 
 
@@ -381,6 +403,14 @@ def main() -> None:
 
         for name in ("product_docs", "profiles"):
             projections.catch_up(projections.get_projection(name))
+        from profiles.projections import product_text
+        from profiles.textmodel import encode
+
+        sample = [product_text(p) for p in products[:2000]]
+        encode(sample[:64])  # load the model
+        t = time.monotonic()
+        encode(sample)
+        results["encoder_per_s"] = len(sample) / (time.monotonic() - t)
         marks: dict[str, float] = {}
         t0 = time.monotonic()
 
@@ -410,60 +440,86 @@ def main() -> None:
             "ari_chance": adjusted_rand_index(truth, shuffled),
             "names": [(s.name, s.size) for s in seg.segments],
         }
+        seg_k = services.segments_recompute(k=args.groups, seed=args.seed)
+        member = dict(SegmentMembership.objects.filter(user_key__startswith="s").values_list("user_key", "segment_id"))
+        results["seg"]["ari_k_groups"] = adjusted_rand_index(truth, [member[k] for k in keys])
+        results["seg"]["seconds_k_groups"] = seg_k.seconds
+        results["seg"]["names_k_groups"] = [(x.name, x.size) for x in seg_k.segments]
         print("segments", results["seg"], flush=True)
-        results["hnsw"] = hnsw_bench(args.vectors, 384, args.queries, args.seed)
+        results["hnsw"] = hnsw_bench(args.vectors, 384, args.queries, args.seed, hard=False, efs=(20, 40, 100, 200))
         print("hnsw", results["hnsw"], flush=True)
+        results["hnsw_hard"] = hnsw_bench(args.vectors, 384, args.queries, args.seed, hard=True, efs=(100, 400))
+        print("hnsw hard", results["hnsw_hard"], flush=True)
     finally:
         plat.stop()
     write_doc(args, results)
 
 
-def write_doc(args: argparse.Namespace, res: dict[str, Any]) -> None:
-    f, e, s, h = res["fresh"], res["embed"], res["seg"], res["hnsw"]
-    prod_s = e.get("product_text", e["total_s"])
-    best = max(
-        h["ef"].items(),
-        key=lambda kv: (kv[1]["recall"] >= 0.95, -kv[1]["p50_ms"] if kv[1]["recall"] >= 0.95 else kv[1]["recall"]),
-    )
-    ef, chosen = best
-    rows = "\n".join(
-        f"| {k} | {v['p50_ms']:.2f} ms | {v['p99_ms']:.2f} ms | {v['recall']:.3f} | {h['exact_p50_ms'] / v['p50_ms']:.1f}× |"
+def _hnsw_rows(h: dict[str, Any]) -> str:
+    return "\n".join(
+        f"| {k} | {v['p50_ms']:.2f} ms | {v['p99_ms']:.2f} ms | {v['recall']:.3f} | "
+        f"{h['exact_p50_ms'] / v['p50_ms']:.1f}× |"
         for k, v in h["ef"].items()
     )
+
+
+def write_doc(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    f, e, s, h, hh = res["fresh"], res["embed"], res["seg"], res["hnsw"], res["hnsw_hard"]
+    prod_s = e.get("product_text", e["total_s"])
+    ok = {k: v for k, v in h["ef"].items() if v["recall"] >= 0.95}
+    ef = min(ok, key=lambda k: ok[k]["p50_ms"]) if ok else max(h["ef"], key=lambda k: h["ef"][k]["recall"])
+    chosen = h["ef"][ef]
     names = "\n".join(f"  - {n} ({size})" for n, size in s["names"])
+    names_k = "\n".join(f"  - {n} ({size})" for n, size in s["names_k_groups"])
     body = f"""Machine: {machine()}. Date: {now_iso()}. Command: `make bench-profiles`
-(`.venv/bin/python bench/profiles.py --products {args.products} --shoppers {args.shoppers} --rate {args.rate} --seconds {args.seconds:g} --vectors {args.vectors}`).
-One real platform: gunicorn (2 workers × 2 threads) + `run_projections`, private embedded Postgres 18 + pgvector; the
-load generator and poller share the same 2 cores.
+(`.venv/bin/python bench/profiles.py --products {args.products} --shoppers {args.shoppers} --rate {args.rate} \\
+--seconds {args.seconds:g} --vectors {args.vectors}`). One real platform: gunicorn (2 workers × 2 threads) +
+`run_projections` (every registered projection), private embedded Postgres 18 + pgvector; the load generator, the
+poller and the other engineers' processes share the same 2 cores.
 
-**Profile freshness** (202 received → profile row visible to a reader, probe shopper per 50 ms batch, 10 ms polling):
+**Profile freshness** (202 received → the shopper's profile row visible to another connection; one new probe
+shopper in every 50 ms batch, 10 ms polling, so figures include up to 10 ms of polling delay):
 
-| sustained load | events sent | probes | p50 | p99 | max | target |
+| sustained load | events sent | probes seen | p50 | p99 | max | target |
 | --- | --- | --- | --- | --- | --- | --- |
-| {f["rate"]:.0f} events/s for {f["elapsed"]:.0f} s | {f["events"]} | {f["observed"]}/{f["probes"]} | {1000 * f["p50"]:.0f} ms | {1000 * f["p99"]:.0f} ms | {1000 * f["max"]:.0f} ms | p99 ≤ 2000 ms |
+| {f["rate"]:.0f} events/s for {f["elapsed"]:.0f} s | {f["events"]} | {f["observed"]}/{f["probes"]} | \
+{1000 * f["p50"]:.0f} ms | {1000 * f["p99"]:.0f} ms | {1000 * f["max"]:.0f} ms | p99 ≤ 2000 ms |
 
 HTTP errors during the run: {f["error_count"]}.
 
-**Embedding refresh** (`embeddings_refresh`, MiniLM all-MiniLM-L6-v2 on CPU, batch 256, includes model load):
-{e["products"]} product texts encoded and written in {prod_s:.1f} s = **{e["products"] / prod_s:.0f} products/s**
-(50k products: {50_000 / (e["products"] / prod_s):.0f} s); then {e["users"]} shopper content vectors and the three HNSW
-builds: total {e["total_s"]:.1f} s.
+**Embedding refresh** (`embeddings_refresh`, all-MiniLM-L6-v2 on CPU, torch 2 threads): {e["products"]} product
+texts encoded and stored in {prod_s:.0f} s = **{e["products"] / prod_s:.0f} products/s** end to end, measured on
+the full {e["products"]} (no extrapolation); the encoder alone on 2,000 of the same titles right before:
+{res["encoder_per_s"]:.0f} titles/s (the gap is CPU shared with the still-running platform and other work on the
+machine, plus COPY/upsert). Then {e["users"]} shopper content vectors and three HNSW builds: total {e["total_s"]:.0f} s.
 
-**HNSW vs exact** ({h["n"]:,} × {h["dim"]}-d clustered synthetic unit vectors, 200 clusters; k = 10; m = 16,
-ef_construction = 64; write {h["write_s"]:.1f} s, index build {h["build_s"]:.1f} s with maintenance_work_mem = 1 GB;
-recall against numpy brute force; exact = same SQL with index scans off, p50 {h["exact_p50_ms"]:.1f} ms, recall {h["exact_recall"]:.3f}):
+**HNSW vs exact**, {h["n"]:,} × {h["dim"]}-d unit vectors in 200 clusters with a 32-d latent structure (like
+text/learned embeddings), k = 10, m = 16, ef_construction = 64; write {h["write_s"]:.0f} s, index build
+{h["build_s"]:.0f} s (maintenance_work_mem 1 GB); recall against numpy brute force; exact = the same SQL with index
+scans off: p50 {h["exact_p50_ms"]:.1f} ms (recall {h["exact_recall"]:.3f}). Latency is the full `vectors.nearest` call
+from Python (one round trip).
 
 | ef_search | p50 | p99 | recall@10 | speed vs exact (p50) |
 | --- | --- | --- | --- | --- |
-{rows}
+{_hnsw_rows(h)}
 
-Chosen default `PROFILES_HNSW_EF_SEARCH`: the fastest setting with recall ≥ 0.95 here is ef_search = {ef}
-(recall {chosen["recall"]:.3f}, {h["exact_p50_ms"] / chosen["p50_ms"]:.1f}× faster than exact; target ≥ 0.95 at ≥ 10×).
+Fastest setting with recall ≥ 0.95: ef_search = {ef} (recall {chosen["recall"]:.3f},
+{h["exact_p50_ms"] / chosen["p50_ms"]:.0f}× exact); the default `PROFILES_HNSW_EF_SEARCH` = 100 keeps margin.
+Hard case for comparison (isotropic noise in all 384 directions, neighbours nearly equidistant; exact p50
+{hh["exact_p50_ms"]:.1f} ms):
+
+| ef_search | p50 | p99 | recall@10 | speed vs exact (p50) |
+| --- | --- | --- | --- | --- |
+{_hnsw_rows(hh)}
 
 **Segments vs planted taste groups** ({args.groups} planted groups, {s["users"]} shoppers with a profile from the load
-above, 85 % of a shopper's browsing inside their group): k chosen by silhouette = {s["k"]}, recompute {s["seconds"]:.1f} s;
-adjusted Rand index **{s["ari"]:.3f}** (shuffled assignment, i.e. chance: {s["ari_chance"]:.3f}). Segment names:
+above, 85 % of each shopper's browsing inside their group, group-specific devices and prices):
+- k chosen by silhouette = {s["k"]} ({s["seconds"]:.0f} s): adjusted Rand index **{s["ari"]:.3f}**; a shuffled
+  assignment (chance) scores {s["ari_chance"]:.3f}. RFM splits some taste groups into buyers and browsers, which
+  ARI counts against the 8 planted labels:
 {names}
+- k = {args.groups} (`PROFILES_SEGMENTS_K={args.groups}`, {s["seconds_k_groups"]:.0f} s): ARI **{s["ari_k_groups"]:.3f}**:
+{names_k}
 """
     update_benchmarks_doc("Profiles (bench/profiles)", body)
 

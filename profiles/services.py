@@ -145,7 +145,7 @@ def users_content_refresh(*, version: str, batch: int = 5000) -> tuple[int, int]
         written += vectors.vectors_write(kind="user_content", version=version, rows=out)
 
 
-def embeddings_refresh(*, batch_size: int = 256, progress: Progress | None = None) -> EmbeddingRefreshResult:
+def embeddings_refresh(*, batch_size: int = 1024, progress: Progress | None = None) -> EmbeddingRefreshResult:
     """Encode new/changed product and approved-creative texts with MiniLM, store the
     content vectors of shoppers whose profile changed, build missing HNSW indexes, point
     the three text-space kinds at the current model version, drop old versions."""
