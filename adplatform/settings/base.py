@@ -197,3 +197,6 @@ TRACKING_SECRET = env.str("TRACKING_SECRET", default="dev-only-insecure-tracking
 TRACKING_TOKEN_TTL_SECONDS = env.int("TRACKING_TOKEN_TTL_SECONDS", default=24 * 3600)
 # A conversion is attributed to the shopper's last ad click at most this long before it.
 ATTRIBUTION_WINDOW_SECONDS = env.int("ATTRIBUTION_WINDOW_SECONDS", default=7 * 24 * 3600)
+# Publishable key (scopes ads:rank + events:write) the demo storefront page hands its
+# snippet; empty: pass ?key= to /storefront/.
+STOREFRONT_PUBLISHABLE_KEY = env.str("STOREFRONT_PUBLISHABLE_KEY", default="")
