@@ -52,3 +52,7 @@ bench-profiles: install
 
 bench-loadgen: install
 	$(PY) bench/loadgen.py
+
+.PHONY: bench-tracking
+bench-tracking: install
+	$(PY) bench/tracking.py
