@@ -200,3 +200,5 @@ ATTRIBUTION_WINDOW_SECONDS = env.int("ATTRIBUTION_WINDOW_SECONDS", default=7 * 2
 # Publishable key (scopes ads:rank + events:write) the demo storefront page hands its
 # snippet; empty: pass ?key= to /storefront/.
 STOREFRONT_PUBLISHABLE_KEY = env.str("STOREFRONT_PUBLISHABLE_KEY", default="")
+# Frequency rows older than this are pruned hourly: keep it above the longest cap window.
+TRACKING_FREQUENCY_RETENTION_SECONDS = env.int("TRACKING_FREQUENCY_RETENTION_SECONDS", default=30 * 24 * 3600)
