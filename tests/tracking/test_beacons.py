@@ -165,6 +165,9 @@ def test_bad_tokens_are_4xx_in_the_error_shape_and_record_nothing(http: httpx.Cl
     # wrapper fails on path segments longer than the file system allows, before any view)
     r = Client().get("/track/impression/" + "x" * 9000)
     assert (r.status_code, r.json()) == (400, invalid)
+    # HEAD (link checkers) and POST are not recording methods
+    assert http.head(click_url).status_code == 405
+    assert http.post(impression_url).json()["error"]["status"] == 405
     # and nothing was recorded or charged anywhere
     assert eventlog.count_events() == eventlog.count_events(types=_campaign_event_types())
     assert ad_events() == []
