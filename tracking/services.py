@@ -126,8 +126,10 @@ def tracking_urls(*, ad: ServedAd) -> tuple[str, str]:
     Only the click token carries the landing URL (the impression token stays short)."""
     secret = settings.TRACKING_SECRET
     expires_at = int(ad.served_at.timestamp()) + settings.TRACKING_TOKEN_TTL_SECONDS
-    impression = tokens.sign(_fields(ad, None), kind=tokens.KIND_IMPRESSION, expires_at=expires_at, secret=secret)
-    click = tokens.sign(_fields(ad, ad.landing_url), kind=tokens.KIND_CLICK, expires_at=expires_at, secret=secret)
+    fields = _fields(ad, None)
+    impression = tokens.sign(fields, kind=tokens.KIND_IMPRESSION, expires_at=expires_at, secret=secret)
+    fields[-1] = ad.landing_url
+    click = tokens.sign(fields, kind=tokens.KIND_CLICK, expires_at=expires_at, secret=secret)
     return f"/track/impression/{impression}", f"/track/click/{click}"
 
 
