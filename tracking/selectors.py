@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
+
 
 @dataclass(frozen=True)
 class RecentImpression:
@@ -15,7 +17,16 @@ class RecentImpression:
     at: datetime
 
 
+_RECENT_SQL = (
+    "SELECT campaign_id, creative_id, at FROM tracking_recent_impression"
+    " WHERE user_key = %s AND at >= %s ORDER BY at DESC"
+)
+
+
 def recent_impressions(*, user_id: str, since: datetime) -> list[RecentImpression]:
-    """The shopper's recorded impressions since `since` (frequency caps), newest first.
-    Current within the request that follows the impression beacon."""
-    return []
+    """The shopper's recorded impressions since `since` (inclusive; frequency caps), newest
+    first. Current within the request that follows the impression beacon (the row commits
+    with the AdImpressed event). Empty for shoppers without consent (no frequency profile)."""
+    with connection.cursor() as cur:  # plain SQL: one index-only scan per /rank
+        cur.execute(_RECENT_SQL, [user_id, since])
+        return [RecentImpression(campaign_id, creative_id, at) for campaign_id, creative_id, at in cur.fetchall()]

@@ -190,6 +190,14 @@ PROFILES_HNSW_EF_SEARCH = env.int("PROFILES_HNSW_EF_SEARCH", default=100)
 # Number of shopper segments; 0 picks k by silhouette between 2 and 12.
 PROFILES_SEGMENTS_K = env.int("PROFILES_SEGMENTS_K", default=0)
 
+# --- tracking --------------------------------------------------------------------------
+# HMAC key of the impression/click tokens; production requires it (settings/production.py).
+TRACKING_SECRET = env.str("TRACKING_SECRET", default="dev-only-insecure-tracking-secret")
+# How long an issued impression/click token stays valid.
+TRACKING_TOKEN_TTL_SECONDS = env.int("TRACKING_TOKEN_TTL_SECONDS", default=24 * 3600)
+# A conversion is attributed to the shopper's last ad click at most this long before it.
+ATTRIBUTION_WINDOW_SECONDS = env.int("ATTRIBUTION_WINDOW_SECONDS", default=7 * 24 * 3600)
+
 # --- delivery (/rank) ------------------------------------------------------------------
 # Campaign/creative structure is cached per process this long; spend is re-read every
 # DELIVERY_SPEND_TTL_SECONDS (staleness bounds of eligibility, docs/delivery.md).
