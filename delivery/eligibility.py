@@ -105,7 +105,7 @@ def keyword_match(keywords: Sequence[str], query: str | None) -> bool:
 
 
 def geo_match(targets: Sequence[str], geo: str | None) -> bool:
-    """"DE" matches "DE" and "DE-BY"; "DE-BY" matches only "DE-BY"."""
+    """ "DE" matches "DE" and "DE-BY"; "DE-BY" matches only "DE-BY"."""
     if not geo:
         return False
     g = geo.upper()

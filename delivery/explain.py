@@ -47,7 +47,9 @@ def reasons(
             detail += f" (cosine similarity {1 - distance:.2f})"
         out.append({"code": REASON_MATCHED_INTEREST, "detail": detail})
     if matched:
-        out.append({"code": REASON_MATCHED_INTEREST, "detail": f"interest in {matched[0]} ({interests[matched[0]]:.2f})"})
+        out.append(
+            {"code": REASON_MATCHED_INTEREST, "detail": f"interest in {matched[0]} ({interests[matched[0]]:.2f})"}
+        )
     if src.SOURCE_VIEWED in sources:
         out.append({"code": REASON_SIMILAR_TO_VIEWED, "detail": "same or similar product to one the shopper viewed"})
     if campaign.targeting.segments and segment is not None:
@@ -68,7 +70,9 @@ def reasons(
     return out
 
 
-def breakdown(win: Win, *, model_p_click: float, model_p_conversion: float, floor_cpm: Decimal, throttle: float) -> dict[str, Any]:
+def breakdown(
+    win: Win, *, model_p_click: float, model_p_conversion: float, floor_cpm: Decimal, throttle: float
+) -> dict[str, Any]:
     b = win.bid
     out: dict[str, Any] = {
         "bid_model": b.bid_model,

@@ -222,10 +222,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
                 logged.append({"creative_id": cid, "eligible": False, "reason": reason})
     else:
         eligible = {
-            cr.creative_id
-            for c in ok_campaigns.values()
-            for cr in c.creatives
-            if cr.creative_id in structure.creatives
+            cr.creative_id for c in ok_campaigns.values() for cr in c.creatives if cr.creative_id in structure.creatives
         }
         if consent and any(cap.scope == "creative" for c in ok_campaigns.values() for cap in c.frequency_caps):
             for cid in list(eligible):
@@ -306,8 +303,22 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
     ads: list[RankedAd] = []
     winners_logged: list[dict[str, Any]] = []
     for w in wins:
-        ad = _render(w, req, snap, ctx, placement.floor_cpm, request_id, at, rng, segment_key, model_scores, sources,
-                     distance, interests, personal)
+        ad = _render(
+            w,
+            req,
+            snap,
+            ctx,
+            placement.floor_cpm,
+            request_id,
+            at,
+            rng,
+            segment_key,
+            model_scores,
+            sources,
+            distance,
+            interests,
+            personal,
+        )
         ads.append(ad)
         winners_logged.append(
             {
@@ -372,16 +383,23 @@ def _with_explorer(bids: list[Bid], structure: state.Structure, rng: random.Rand
     if not new:
         return bids
     by_id = {b.creative_id: b for b in bids}
-    picked = exploration.pick_explorer(
-        rng, new, {cid: by_id[cid].p_click for cid in new}, structure.stats.by_creative
-    )
+    picked = exploration.pick_explorer(rng, new, {cid: by_id[cid].p_click for cid in new}, structure.stats.by_creative)
     if picked is None:
         return bids
     cid, draw = picked
     b = by_id[cid]
     pv = b.p_conversion * (draw / b.p_click) if b.p_click > 0 else b.p_conversion
-    explorer = Bid(b.creative_id, b.campaign_id, b.advertiser_id, b.bid_model, b.bid, draw, pv,
-                   ecpm_of(b.bid_model, b.bid, draw, pv), exploratory=True)
+    explorer = Bid(
+        b.creative_id,
+        b.campaign_id,
+        b.advertiser_id,
+        b.bid_model,
+        b.bid,
+        draw,
+        pv,
+        ecpm_of(b.bid_model, b.bid, draw, pv),
+        exploratory=True,
+    )
     return [explorer if x.creative_id == cid else x for x in bids]
 
 
@@ -428,6 +446,7 @@ def _render(
         served_at=at,
         segment=ctx.segment,
         variant=rendered.variant,
+        consent=personal is not None or ctx.personal,
     )
     impression_url, click_url = tracking.tracking_urls(ad=served)
     pc, pv, e = model_scores[cr.creative_id]
@@ -503,9 +522,7 @@ def pacing_tick(*, at: datetime) -> int:
     than DELIVERY_PACING_INTERVAL_SECONDS (one transaction; a process that finds the lock
     taken skips: another one is ticking). Returns the number of campaigns updated."""
     structure = state.snapshot(at).structure
-    even = {
-        cid: c for cid, c in structure.campaigns.items() if c.pacing == "even" and c.daily_budget is not None
-    }
+    even = {cid: c for cid, c in structure.campaigns.items() if c.pacing == "even" and c.daily_budget is not None}
     if not even:
         return 0
     from campaigns import selectors as campaigns

@@ -137,9 +137,7 @@ def load_structure(at: datetime) -> Structure:
 
 
 def load_dynamic(structure: Structure, at: datetime) -> Dynamic:
-    spend = campaigns.spend_by_campaign(
-        timezones={cid: c.timezone for cid, c in structure.campaigns.items()}, at=at
-    )
+    spend = campaigns.spend_by_campaign(timezones={cid: c.timezone for cid, c in structure.campaigns.items()}, at=at)
     even = [cid for cid, c in structure.campaigns.items() if c.pacing == "even" and c.daily_budget is not None]
     rows = pacing_states(campaign_ids=even) if even else {}
     today = {cid: campaigns.local_day(at, structure.campaigns[cid].timezone) for cid in even}

@@ -49,7 +49,11 @@ def fill(template: str, values: Mapping[str, str]) -> str | None:
 
 def renderable(variants: tuple[CreativeVariant, ...], values: Mapping[str, str]) -> list[int]:
     """Indexes of the variants whose slots can all be filled."""
-    return [i for i, v in enumerate(variants) if fill(v.headline, values) is not None and fill(v.body or "", values) is not None]
+    return [
+        i
+        for i, v in enumerate(variants)
+        if fill(v.headline, values) is not None and fill(v.body or "", values) is not None
+    ]
 
 
 def render(

@@ -45,7 +45,7 @@ class RankDecideApi(APIView):
         session_id = serializers.CharField(max_length=128, required=False, allow_null=True)
         placement = serializers.CharField(max_length=64)
         limit = serializers.IntegerField(min_value=1, max_value=10, required=False, default=1)
-        context = ContextSerializer()
+        context = ContextSerializer()  # type: ignore[assignment]  # the field, not Serializer.context
         candidates = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=2**62),
             required=False,
