@@ -21,6 +21,9 @@ from .eligibility import local_time
 THROTTLE_MIN = 0.002
 THROTTLE_START = 1.0  # a new day starts open; the first ticks find the rate
 MAX_STEP = 2.0  # the throttle changes by at most ×2 or ÷2 per tick
+# Aim to finish the budget this share of the active day early: traffic at the end of the
+# day may be too thin to catch up a deficit (measured in tests/delivery/test_pacing.py).
+FINISH_EARLY_SHARE = 0.05
 
 
 def active_windows(
@@ -76,17 +79,20 @@ def next_throttle(
     spent_at_last_tick: Decimal,
     active_since_last_tick: float,
     active_remaining: float,
+    finish_early: float = 0.0,
 ) -> float:
     """The controller step. `active_since_last_tick`: active seconds between the ticks;
-    `active_remaining`: active seconds left today."""
+    `active_remaining`: active seconds left today; `finish_early`: seconds before the end
+    of the active day the budget should be spent by."""
     remaining = float(budget - spent)
     if remaining <= 0:
         return THROTTLE_MIN
-    if active_remaining <= 0:
+    horizon = active_remaining - finish_early
+    if horizon <= 0:
         return 1.0
     if active_since_last_tick <= 0:
         return throttle
-    wanted = remaining / active_remaining  # spend per second that lands on the budget
+    wanted = remaining / horizon  # spend per second that lands on the budget
     observed = float(spent - spent_at_last_tick) / active_since_last_tick
     ratio = MAX_STEP if observed <= 0 else wanted / observed
     ratio = min(MAX_STEP, max(1.0 / MAX_STEP, ratio))

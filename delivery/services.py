@@ -561,6 +561,7 @@ def pacing_tick(*, at: datetime) -> int:
                 spent_at_last_tick=Decimal(row.spent_at_tick),
                 active_since_last_tick=max(0.0, before_now - before_last),
                 active_remaining=after_now,
+                finish_early=pacing.FINISH_EARLY_SHARE * (before_now + after_now),
             )
             row.spent_at_tick, row.tick_at = spent_today, at
             changed.append(row)

@@ -137,4 +137,3 @@ def rank(
         now=at,
         rng=random.Random(seed),
     )
-

@@ -3,19 +3,14 @@ explain, re-ranking, policies and the decision log."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
 
 from adplatform.eventlog import selectors as eventlog
-from campaigns import services as campaigns
-from delivery import eligibility as rules
 from ranking.events import AD_DECISION_MADE
 
-from .conftest import NOW, rank
+from .conftest import rank
 
 
 def decisions() -> list[Any]:
