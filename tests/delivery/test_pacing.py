@@ -41,7 +41,7 @@ def test_active_windows_follow_dayparts_in_the_campaigns_zone_and_the_schedule()
 
 
 def test_controller_step_direction_and_bounds() -> None:
-    step = dict(
+    step: dict[str, Any] = dict(
         budget=Decimal(100), spent_at_last_tick=Decimal(10), active_since_last_tick=60.0, active_remaining=36000.0
     )
     # wanted rate 85/36000 ≈ 0.00236/s; observed 5/60 ≈ 0.083/s → ahead: throttle halves (bounded step)
