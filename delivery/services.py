@@ -92,9 +92,11 @@ class RankResult:
     ads: list[RankedAd] = field(default_factory=list)
 
 
-def _slot_values(sc: state.ServableCreative) -> dict[str, str]:
+def _slot_values(sc: state.ServableCreative, query: str | None) -> dict[str, str]:
     p = sc.product
     values: dict[str, str] = {}
+    if query:
+        values["query"] = variants.clean_value(query)
     if p is not None:
         if p.category_path:
             values["category"] = variants.clean_value(p.category_path[-1])
@@ -318,6 +320,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             distance,
             interests,
             personal,
+            consent,
         )
         ads.append(ad)
         winners_logged.append(
@@ -418,12 +421,13 @@ def _render(
     distance: dict[int, float],
     interests: dict[str, float],
     personal: profiles.ProfileSnapshot | None,
+    consent: bool,
 ) -> RankedAd:
     structure = snap.structure
     sc = structure.creatives[w.bid.creative_id]
     cr = sc.creative
     campaign = structure.campaigns[sc.campaign_id]
-    values = _slot_values(sc)
+    values = _slot_values(sc, req.query)
     options: list[int | None] = [None, *variants.renderable(cr.variants, values)]
     choice = (
         exploration.pick_variant(rng, options, structure.stats.by_variant.get(cr.creative_id, {}), segment_key)
@@ -446,7 +450,7 @@ def _render(
         served_at=at,
         segment=ctx.segment,
         variant=rendered.variant,
-        consent=personal is not None or ctx.personal,
+        consent=consent,
     )
     impression_url, click_url = tracking.tracking_urls(ad=served)
     pc, pv, e = model_scores[cr.creative_id]

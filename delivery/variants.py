@@ -1,5 +1,5 @@
 """Dynamic creative: template variants with slots {category}, {brand}, {product},
-{price} filled from the creative's product and the page context. Filling is literal
+{price}, {query} filled from the creative's product and the page context. Filling is literal
 text substitution (no format strings, no markup): values are cleaned of control
 characters and length-capped; a variant whose slots cannot all be filled is skipped."""
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from campaigns.selectors import CreativeVariant
 
-SLOT = re.compile(r"\{(category|brand|product|price)\}")
+SLOT = re.compile(r"\{(category|brand|product|price|query)\}")  # campaigns.validation.VARIANT_SLOTS
 HEADLINE_MAX = 120
 BODY_MAX = 500
 VALUE_MAX = 80
