@@ -52,3 +52,8 @@ bench-profiles: install
 
 bench-loadgen: install
 	$(PY) bench/loadgen.py
+
+.PHONY: bench-pacing
+# a compressed day of /rank traffic through the real services: even pacing vs daily budgets
+bench-pacing: install
+	$(PY) bench/pacing.py

@@ -242,7 +242,8 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             user_vec = None
             if personal is not None:
                 got = profiles.user_vector(user_id=req.user_id)
-                user_vec = got[1] if got else None
+                # only the content space is the creatives' text space (a learned user space is not)
+                user_vec = got[1] if got and got[0].startswith("user_content:") else None
             sources, distance = cands.gather(
                 structure,
                 eligible,
@@ -373,6 +374,10 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         consent=consent,
     )
     with transaction.atomic():
+        with connection.cursor() as cur:
+            # the decision is training data, not money: a server crash may lose the last
+            # few hundred ms of decisions, and /rank does not wait for the WAL flush (ADR 0043)
+            cur.execute("SET LOCAL synchronous_commit = off")
         append_events([event])
     return RankResult(request_id=request_id, model_version=scorer.version, ads=ads)
 
