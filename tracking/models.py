@@ -40,7 +40,7 @@ class AttributionClick(models.Model):
     advertiser_id = models.BigIntegerField()
     placement = models.CharField(max_length=128)
     pricing_model = models.CharField(max_length=3)
-    price = models.DecimalField(max_digits=18, decimal_places=6)
+    price = models.CharField(max_length=40)  # decimal text exactly as the click event carries it
     currency = models.CharField(max_length=3)
     segment = models.CharField(max_length=128, null=True)
 

@@ -100,7 +100,7 @@ def _click_row(e: StoredEvent, user_key: str) -> AttributionClick:
         advertiser_id=int(d["advertiser_id"]),
         placement=str(d.get("placement") or ""),
         pricing_model=str(d.get("pricing_model") or ""),
-        price=Decimal(str(d.get("price") or "0")),
+        price=str(d.get("price") or "0"),
         currency=str(d.get("currency") or ""),
         segment=d.get("segment"),
     )
@@ -115,7 +115,7 @@ def _attributed_click(row: AttributionClick) -> services.AttributedClick:
         advertiser_id=row.advertiser_id,
         placement=row.placement,
         pricing_model=row.pricing_model,
-        price=row.price,
+        price=Decimal(row.price),
         segment=row.segment,
     )
 

@@ -376,3 +376,24 @@ def conversion_attribute(
         except _RacedError:
             pass
     return event_id
+
+
+PRUNE_BATCH_ROWS = 10_000
+
+
+def frequency_prune(*, before: datetime) -> int:
+    """Delete frequency rows older than `before` (no cap looks back that far), in batches
+    of short transactions so /rank never waits on a long delete. Returns rows deleted. A
+    rebuild from the log brings old rows back; they are harmless (and pruned again)."""
+    deleted = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "DELETE FROM tracking_recent_impression WHERE event_id IN ("
+                " SELECT event_id FROM tracking_recent_impression WHERE at < %s LIMIT %s)",
+                [before, PRUNE_BATCH_ROWS],
+            )
+            n = cur.rowcount
+        deleted += n
+        if n < PRUNE_BATCH_ROWS:
+            return deleted

@@ -197,6 +197,11 @@ TRACKING_SECRET = env.str("TRACKING_SECRET", default="dev-only-insecure-tracking
 TRACKING_TOKEN_TTL_SECONDS = env.int("TRACKING_TOKEN_TTL_SECONDS", default=24 * 3600)
 # A conversion is attributed to the shopper's last ad click at most this long before it.
 ATTRIBUTION_WINDOW_SECONDS = env.int("ATTRIBUTION_WINDOW_SECONDS", default=7 * 24 * 3600)
+# Publishable key (scopes ads:rank + events:write) the demo storefront page hands its
+# snippet; empty: pass ?key= to /storefront/.
+STOREFRONT_PUBLISHABLE_KEY = env.str("STOREFRONT_PUBLISHABLE_KEY", default="")
+# Frequency rows older than this are pruned hourly: keep it above the longest cap window.
+TRACKING_FREQUENCY_RETENTION_SECONDS = env.int("TRACKING_FREQUENCY_RETENTION_SECONDS", default=30 * 24 * 3600)
 
 # --- delivery (/rank) ------------------------------------------------------------------
 # Campaign/creative structure is cached per process this long; spend is re-read every

@@ -4,7 +4,9 @@ time, nothing for shoppers without consent, forgotten on erasure, rebuilt from t
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from django.db import connection
@@ -14,6 +16,7 @@ from adplatform.eventlog import selectors as eventlog
 from tracking import selectors, services
 from tracking.models import RecentImpression
 from tracking.selectors import RecentImpression as Recent
+from tracking.tasks import frequency_prune as frequency_prune_task
 
 from .conftest import settle, token_of
 
@@ -86,3 +89,24 @@ def test_recent_impressions_query_uses_its_index(db: None) -> None:
         cur.execute("RESET enable_seqscan")
     assert "tracking_recent_user_at" in plan
     assert "Sort" not in plan
+
+
+def test_prune_deletes_only_rows_older_than_the_cutoff(campaign: Callable, settings: Any) -> None:
+    # given impressions 1 s .. 5 s after serving
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    ads = [campaign(user_id="p", position=i, served_at=t0) for i in range(5)]
+    for i, ad in enumerate(ads):
+        beacon(ad, i + 1)
+    cutoff = ads[0].served_at + timedelta(seconds=3)
+    # when rows before the cutoff are pruned (in batches of 2)
+    settings.TRACKING_FREQUENCY_RETENTION_SECONDS = 0
+    with patch.object(services, "PRUNE_BATCH_ROWS", 2):
+        deleted = services.frequency_prune(before=cutoff)
+    # then exactly the two older rows are gone
+    assert deleted == 2
+    assert sorted(r.at for r in selectors.recent_impressions(user_id="p", since=ads[0].served_at)) == [
+        ads[0].served_at + timedelta(seconds=s) for s in (3, 4, 5)
+    ]
+    # and the task prunes everything before now with a zero retention
+    assert frequency_prune_task() == 3
+    assert RecentImpression.objects.count() == 0

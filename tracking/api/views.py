@@ -34,6 +34,8 @@ _TOKEN_ERRORS = {
 class TrackImpressionApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    # no HEAD: Django would answer it with get(), and a link checker would record the event
+    http_method_names = ["get", "options"]
 
     @extend_schema(responses={204: OpenApiResponse(description="Recorded (or already recorded)"), **_TOKEN_ERRORS})
     def get(self, request: Request, token: str) -> HttpResponse:
@@ -49,6 +51,7 @@ class TrackImpressionApi(APIView):
 class TrackClickApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    http_method_names = ["get", "options"]
 
     @extend_schema(responses={302: OpenApiResponse(description="Recorded; redirect to landing URL"), **_TOKEN_ERRORS})
     def get(self, request: Request, token: str) -> HttpResponse:
