@@ -56,3 +56,8 @@ bench-loadgen: install
 .PHONY: bench-tracking
 bench-tracking: install
 	$(PY) bench/tracking.py
+
+.PHONY: bench-pacing
+# a compressed day of /rank traffic through the real services: even pacing vs daily budgets
+bench-pacing: install
+	$(PY) bench/pacing.py
