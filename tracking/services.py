@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -209,9 +209,17 @@ class _RacedError(Exception):
     """A concurrent request stored one of our events first: undo our charge and look again."""
 
 
+# meta.source of the ad events this app records; other sources (imported or generated
+# history, ranking.services.ad_exposures_import) carry their own attribution.
+TRACKED_SOURCES = frozenset({"beacon", "redirect", "reported"})
+
+
 def frequency_rows_write(events: list[Any]) -> None:
     """Frequency read-model rows for AdImpressed events (inline here, and by the
-    `tracking_frequency` projection on replay): consenting, non-erased shoppers only."""
+    `tracking_frequency` projection on replay): consenting, non-erased shoppers only, and
+    only impressions younger than TRACKING_FREQUENCY_RETENTION_SECONDS (older ones can
+    never count for a cap: an import of years of history writes nothing)."""
+    oldest = timezone.now() - timedelta(seconds=settings.TRACKING_FREQUENCY_RETENTION_SECONDS)
     rows = [
         RecentImpression(
             event_id=e.event_id,
@@ -221,7 +229,10 @@ def frequency_rows_write(events: list[Any]) -> None:
             creative_id=int(e.data["creative_id"]),
         )
         for e in events
-        if e.type == AD_IMPRESSED.name and e.user_key is not None and e.meta.get("consent") is not False
+        if e.type == AD_IMPRESSED.name
+        and e.user_key is not None
+        and e.meta.get("consent") is not False
+        and e.occurred_at >= oldest
     ]
     if rows:
         RecentImpression.objects.bulk_create(rows, ignore_conflicts=True)
