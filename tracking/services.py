@@ -136,7 +136,13 @@ def tracking_urls(*, ad: ServedAd) -> tuple[str, str]:
 def served_ad_from_token(*, token: str, kind: str, now: datetime) -> ServedAd:
     """The served ad an authentic, unexpired token of `kind` ("i" | "c") carries; raises
     TokenInvalidError / TokenExpiredError."""
-    fields = tokens.verify(token, kind=kind, now=now.timestamp(), secret=settings.TRACKING_SECRET)
+    fields = tokens.verify(
+        token,
+        kind=kind,
+        now=now.timestamp(),
+        secret=settings.TRACKING_SECRET,
+        fallbacks=settings.TRACKING_SECRET_FALLBACKS,
+    )
     ad = _served_ad(fields)
     if kind == tokens.KIND_CLICK and not ad.landing_url.startswith(_SAFE_LANDING_SCHEMES):
         raise TokenInvalidError  # never redirect anywhere but an http(s) landing page
