@@ -170,9 +170,13 @@ def test_attribution_replay_from_zero_equals_live(campaign: Callable) -> None:
         live = _state()
         live_conversions = conversions()
         spend = CampaignSpend.objects.get(campaign_id=cpa.campaign_id).spent
-        # when the projection is rebuilt from zero
+        # when the projection is rebuilt from zero, in one batch and one event at a time
         settle("attribution", rebuild=True)
+        one_batch = _state()
+        with override_settings(PROJECTION_BATCH_SIZE=1):
+            settle("attribution", rebuild=True)
     # then its state is identical, no conversion was added and nothing charged again
+    assert one_batch == live
     assert _state() == live
     assert conversions() == live_conversions
     assert len(live_conversions) >= 5
