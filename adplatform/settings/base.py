@@ -189,3 +189,21 @@ PROFILES_TEXT_MODEL_DIR = env.str("PROFILES_TEXT_MODEL_DIR", default="")
 PROFILES_HNSW_EF_SEARCH = env.int("PROFILES_HNSW_EF_SEARCH", default=100)
 # Number of shopper segments; 0 picks k by silhouette between 2 and 12.
 PROFILES_SEGMENTS_K = env.int("PROFILES_SEGMENTS_K", default=0)
+
+# --- ranking: learning pipeline (docs/learning.md) -------------------------------------
+# Training device: auto (CUDA when present, else CPU) | cpu | cuda.
+ML_DEVICE = env.str("ML_DEVICE", default="auto")
+# An impression counts as clicked when its AdClicked follows within this window.
+RANKING_CLICK_WINDOW_SECONDS = env.int("RANKING_CLICK_WINDOW_SECONDS", default=3600)
+RANKING_TRAIN_EPOCHS = env.int("RANKING_TRAIN_EPOCHS", default=4)
+RANKING_HASH_BUCKETS = env.int("RANKING_HASH_BUCKETS", default=1 << 17)
+RANKING_VALIDATION_SHARE = env.float("RANKING_VALIDATION_SHARE", default=0.15)
+RANKING_TEST_SHARE = env.float("RANKING_TEST_SHARE", default=0.15)
+# Fewer matured impressions than this: a retrain is skipped.
+RANKING_MIN_EXAMPLES = env.int("RANKING_MIN_EXAMPLES", default=500)
+# The hourly incremental retrain reads only this many recent days of impressions.
+RANKING_INCREMENTAL_WINDOW_DAYS = env.float("RANKING_INCREMENTAL_WINDOW_DAYS", default=14.0)
+# A challenger must beat the champion's holdout AUC by more than this to be promoted.
+RANKING_PROMOTION_MIN_AUC_GAIN = env.float("RANKING_PROMOTION_MIN_AUC_GAIN", default=0.0)
+# Serving checks the champion pointer at most this often (seconds) and swaps without restart.
+RANKING_CHAMPION_CHECK_SECONDS = env.float("RANKING_CHAMPION_CHECK_SECONDS", default=5.0)
