@@ -283,18 +283,26 @@ def encode(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> Encoded:
     # the same product/category codes are used for targets and the sequence
     pcode: dict[str, int] = {"": 0}
     ccode: dict[str, int] = {"": 0}
+    done: dict[int, int] = {}  # id(sequence list) → first row encoded with it (rows share it)
     for i, row in enumerate(rows):
-        for p in row.get("seq_products") or ():
-            if p not in pcode:
-                pcode[p] = h("product=" + p)
-        for c in row.get("seq_cats") or ():
-            if c not in ccode:
-                ccode[c] = h("cat=" + c)
         prods = row.get("seq_products")
         if prods:
-            m = min(len(prods), L)
-            seq_items[i, :m] = [pcode[p] for p in prods[:m]]
-            seq_cats[i, :m] = [ccode[c] for c in (row.get("seq_cats") or ())[:m]]
+            first = done.get(id(prods))
+            if first is not None:
+                seq_items[i] = seq_items[first]
+                seq_cats[i] = seq_cats[first]
+            else:
+                done[id(prods)] = i
+                m = min(len(prods), L)
+                for p in prods[:m]:
+                    if p not in pcode:
+                        pcode[p] = h("product=" + p)
+                cats = (row.get("seq_cats") or ())[:m]
+                for c in cats:
+                    if c not in ccode:
+                        ccode[c] = h("cat=" + c)
+                seq_items[i, :m] = [pcode[p] for p in prods[:m]]
+                seq_cats[i, : len(cats)] = [ccode[c] for c in cats]
         p = row.get("product") or ""
         c = row.get("cat") or ""
         if p not in pcode:

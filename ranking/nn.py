@@ -384,8 +384,12 @@ def predict_logits(model: nn.Module, enc: Encoded, plan: DevicePlan | None = Non
     model.eval()
     data = to_tensors(enc, plan)
     outs_c, outs_v = [], []
-    idx = torch.arange(len(enc), device=plan.device)
-    for _, batch in _batches(data, idx, 65536):
+    chunk = 65536
+    if len(enc) <= chunk:  # serving: one batch, no re-indexing
+        batches: Any = [(None, data)]
+    else:
+        batches = _batches(data, torch.arange(len(enc), device=plan.device), chunk)
+    for _, batch in batches:
         with autocast(plan):
             ctr, cvr = model(*batch)
         ctr = ctr.float()

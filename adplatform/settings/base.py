@@ -207,3 +207,5 @@ RANKING_INCREMENTAL_WINDOW_DAYS = env.float("RANKING_INCREMENTAL_WINDOW_DAYS", d
 RANKING_PROMOTION_MIN_AUC_GAIN = env.float("RANKING_PROMOTION_MIN_AUC_GAIN", default=0.0)
 # Serving checks the champion pointer at most this often (seconds) and swaps without restart.
 RANKING_CHAMPION_CHECK_SECONDS = env.float("RANKING_CHAMPION_CHECK_SECONDS", default=5.0)
+# torch intra-op threads for champion scoring in the web process (latency-bound, small batches).
+RANKING_SCORER_THREADS = env.int("RANKING_SCORER_THREADS", default=1)
