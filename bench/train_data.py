@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from marketplace.world import HistoryDay, World, generate_history
 from ranking.dataset import Facts, LogEvent
 from ranking.selectors import CandidateItem
@@ -30,9 +28,7 @@ def _ts(s: str) -> datetime:
 
 def world_catalog(world: World) -> tuple[dict[int, CandidateItem], dict[str, Facts]]:
     """Creative id (index + 1) → candidate item; product facts."""
-    products = {
-        p.product_id: Facts(tuple(p.category_path), p.brand, float(p.price)) for p in world.products
-    }
+    products = {p.product_id: Facts(tuple(p.category_path), p.brand, float(p.price)) for p in world.products}
     creatives: dict[int, CandidateItem] = {}
     for ci, c in enumerate(world.creatives):
         p = world.products[int(world.creative_product[ci])]

@@ -36,9 +36,29 @@ class ModelVersionAdmin(_ReadOnly):
     list_filter = ("status", "kind", "mode")
     exclude = ("artifact",)
     readonly_fields = (
-        "name", "kind", "mode", "status", "device", "seed", "data_from", "data_to", "validation_from",
-        "test_from", "log_position", "n_train", "n_validation", "n_test", "feature_spec", "train_config",
-        "metrics", "comparison", "artifact_sha256", "artifact_bytes", "train_seconds", "created_at", "promoted_at",
+        "name",
+        "kind",
+        "mode",
+        "status",
+        "device",
+        "seed",
+        "data_from",
+        "data_to",
+        "validation_from",
+        "test_from",
+        "log_position",
+        "n_train",
+        "n_validation",
+        "n_test",
+        "feature_spec",
+        "train_config",
+        "metrics",
+        "comparison",
+        "artifact_sha256",
+        "artifact_bytes",
+        "train_seconds",
+        "created_at",
+        "promoted_at",
     )
     actions = ["promote", "rollback"]
 
@@ -62,7 +82,9 @@ class ModelVersionAdmin(_ReadOnly):
         for name in queryset.values_list("name", flat=True):
             result = services.model_promote(version=name, actor=f"admin:{request.user}")
             level = messages.SUCCESS if result.promoted else messages.WARNING
-            self.message_user(request, f"{name}: {'promoted' if result.promoted else 'not promoted'} ({result.reason})", level)
+            self.message_user(
+                request, f"{name}: {'promoted' if result.promoted else 'not promoted'} ({result.reason})", level
+            )
 
     @admin.action(description="Roll the champion back to the previous one")
     def rollback(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

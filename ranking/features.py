@@ -64,9 +64,14 @@ DENSE_FIELDS = (
 
 
 class ProductFactsLike(Protocol):
-    category_path: tuple[str, ...]
-    brand: str
-    price: float
+    @property
+    def category_path(self) -> tuple[str, ...]: ...
+
+    @property
+    def brand(self) -> str: ...
+
+    @property
+    def price(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ def request_features(
     product ids to their categories for the behaviour sequence (missing ids keep the id only)."""
     products = products or {}
     ctx = request.context
-    profile = request.profile
+    profile: Any = request.profile  # ProfileSnapshot, or anything with its fields
     personal = profile is not None and getattr(profile, "consent", True)
     cats: Mapping[str, float] = profile.categories if personal else {}
     brands: Mapping[str, float] = profile.brands if personal else {}
@@ -239,7 +244,7 @@ def hasher(buckets: int) -> _Hasher:
 @dataclass
 class Encoded:
     """Arrays for n examples: sparse (n, F) int64, dense (n, D) float32, seq_items and
-    seq_cats (n, L) int64 (0 = padding), target_item / target_cat (n,) int64."""
+    seq_cats (n, seq_len) int64 (0 = padding), target_item / target_cat (n,) int64."""
 
     sparse: np.ndarray
     dense: np.ndarray
@@ -275,9 +280,9 @@ def encode(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> Encoded:
     dense = np.zeros((n, len(spec.dense)), dtype=np.float32)
     for j, name in enumerate(spec.dense):
         dense[:, j] = [float(row.get(name) or 0.0) for row in rows]
-    L = spec.seq_len
-    seq_items = np.zeros((n, L), dtype=np.int64)
-    seq_cats = np.zeros((n, L), dtype=np.int64)
+    seq_len = spec.seq_len
+    seq_items = np.zeros((n, seq_len), dtype=np.int64)
+    seq_cats = np.zeros((n, seq_len), dtype=np.int64)
     target_item = np.zeros(n, dtype=np.int64)
     target_cat = np.zeros(n, dtype=np.int64)
     # the same product/category codes are used for targets and the sequence
@@ -293,7 +298,7 @@ def encode(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> Encoded:
                 seq_cats[i] = seq_cats[first]
             else:
                 done[id(prods)] = i
-                m = min(len(prods), L)
+                m = min(len(prods), seq_len)
                 for p in prods[:m]:
                     if p not in pcode:
                         pcode[p] = h("product=" + p)

@@ -54,18 +54,34 @@ class DevicePlan:
     threads: int
 
 
-def device_plan(requested: str = "auto", *, cuda_available: bool | None = None) -> DevicePlan:
+def cpu_threads(requested: int = 0) -> int:
+    """Intra-op threads for CPU training: `requested` when > 0, else the cores not already
+    busy (load average). On an oversubscribed box a second thread makes every op wait
+    for a core: measured 9x slower at load 7 on 2 cores (docs/benchmarks/train.md)."""
+    if requested > 0:
+        return requested
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def device_plan(
+    requested: str = "auto", *, cuda_available: bool | None = None, threads: int = 0
+) -> DevicePlan:
     """`auto` → CUDA when present, else CPU. CUDA: bf16 autocast, pinned host memory, large
-    batches. CPU: fp32, all cores as intra-op threads, batches sized for cache and steps."""
+    batches. CPU: fp32, idle cores as intra-op threads (`cpu_threads`), batches of 2048."""
     if requested not in ("auto", "cpu", "cuda"):
         raise ValueError(ERROR_DEVICE)
     has_cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
     if requested == "cuda" and not has_cuda:
         raise ValueError(ERROR_NO_CUDA)
-    threads = max(1, os.cpu_count() or 1)
+    n_threads = cpu_threads(threads)
     if requested == "cuda" or (requested == "auto" and has_cuda):
-        return DevicePlan("cuda", torch.bfloat16, True, 16384, threads)
-    return DevicePlan("cpu", None, False, 2048, threads)
+        return DevicePlan("cuda", torch.bfloat16, True, 16384, n_threads)
+    return DevicePlan("cpu", None, False, 2048, n_threads)
 
 
 def autocast(plan: DevicePlan) -> contextlib.AbstractContextManager[Any]:
@@ -117,35 +133,45 @@ class DinEsmm(nn.Module):
             self.emb.weight[0].zero_()
         self.wide = nn.Embedding(buckets, 1, padding_idx=0, sparse=True)
         nn.init.zeros_(self.wide.weight)
-        self.att = nn.Sequential(nn.Linear(4 * dim, att_hidden), nn.ReLU(), nn.Linear(att_hidden, 1))
+        # DIN's attention unit MLP([q, k, q-k, q*k]); its first layer is linear, so it is
+        # computed as Wq·q + Wk·k + Wp·(q*k): the same function without building the
+        # (B, L, 4d) concatenation (q is projected once per example, not once per step)
+        self.att_q = nn.Linear(dim, att_hidden)
+        self.att_k = nn.Linear(dim, att_hidden, bias=False)
+        self.att_p = nn.Linear(dim, att_hidden, bias=False)
+        self.att_out = nn.Linear(att_hidden, 1)
         n_in = n_sparse * dim + 2 * dim + n_dense
         self.ctr = _mlp(n_in, tuple(hidden))
-        self.cvr = _mlp(n_in, tuple(hidden))
+        self.cvr = _mlp(n_in, tuple(h // 2 for h in hidden))  # conversions are rarer: a smaller tower
         self.ctr_bias = nn.Parameter(torch.tensor([-3.5]))
         self.cvr_bias = nn.Parameter(torch.tensor([-2.0]))
 
     def forward(self, sparse, dense, seq_items, seq_cats, t_item, t_cat):  # type: ignore[no-untyped-def]
         n_f, n_l = sparse.shape[1], seq_items.shape[1]
-        # one lookup for every id of the batch (one sparse gradient in backward)
         ids = torch.cat([sparse, t_item.unsqueeze(1), t_cat.unsqueeze(1), seq_items, seq_cats], dim=1)
-        all_e = self.emb(ids)
+        # one lookup of the batch's distinct ids: the sparse gradient then has one row per
+        # distinct id (cheap to coalesce), and ids repeat a lot within a batch
+        uniq, inv = torch.unique(ids, return_inverse=True)
+        all_e = self.emb(uniq)[inv]  # (B, F + 2 + 2L, d)
         e = all_e[:, :n_f]  # (B, F, d)
         q = all_e[:, n_f] + all_e[:, n_f + 1]  # (B, d)
         k = all_e[:, n_f + 2 : n_f + 2 + n_l] + all_e[:, n_f + 2 + n_l :]  # (B, L, d)
         mask = seq_items != 0
-        qe = q.unsqueeze(1).expand_as(k)
-        logits = self.att(torch.cat([qe, k, qe - k, qe * k], dim=-1)).squeeze(-1)  # (B, L)
+        h = torch.relu(self.att_q(q).unsqueeze(1) + self.att_k(k) + self.att_p(q.unsqueeze(1) * k))
+        logits = self.att_out(h).squeeze(-1)  # (B, L)
         logits = logits.float().masked_fill(~mask, -1e9)
         w = torch.softmax(logits, dim=1) * mask  # rows without history pool to zero
         pooled = (w.unsqueeze(-1).to(k.dtype) * k).sum(1)
         x = torch.cat([e.flatten(1), pooled, q, dense.to(e.dtype)], dim=1)
-        wide = self.wide(sparse).sum(dim=(1, 2))
+        wide = self.wide(uniq)[inv[:, :n_f]].sum(dim=(1, 2))
         ctr = self.ctr(x).squeeze(-1) + wide + self.ctr_bias
         cvr = self.cvr(x).squeeze(-1) + self.cvr_bias
         return ctr, cvr
 
 
 class LogReg(nn.Module):
+    cvr_logit: torch.Tensor
+
     def __init__(self, buckets: int, n_sparse: int, n_dense: int) -> None:
         super().__init__()
         self.arch = {"buckets": buckets, "n_sparse": n_sparse, "n_dense": n_dense}
@@ -163,6 +189,9 @@ class LogReg(nn.Module):
 
 class Popularity(nn.Module):
     """Smoothed CTR of the creative in the training window (field 0 of `sparse`)."""
+
+    table: torch.Tensor
+    cvr_logit: torch.Tensor
 
     def __init__(self, buckets: int, n_sparse: int = 0, n_dense: int = 0) -> None:
         super().__init__()

@@ -111,9 +111,7 @@ def _recent_product_facts(request: ScoringRequest) -> dict[str, _Facts]:
         found = catalog.products_by_id(missing)
         for pid in missing:
             info = found.get(pid)
-            facts = (
-                _Facts(tuple(info.category_path), info.brand, float(info.price)) if info is not None else None
-            )
+            facts = _Facts(tuple(info.category_path), info.brand, float(info.price)) if info is not None else None
             _facts_cache[pid] = (now, facts)
         if len(_facts_cache) > 200_000:
             _facts_cache.clear()

@@ -212,7 +212,15 @@ def _model_event(type_: str, data: dict[str, Any], now: datetime) -> NewEvent:
     return NewEvent(type=type_, stream=model_stream(CHAMPION_SLOT), data=data, occurred_at=now)
 
 
-def _promotion_events(version: Any, ok: bool, reason: str, metrics_: dict[str, Any], champion: Any, champion_metrics: dict[str, Any] | None, now: datetime) -> list[NewEvent]:  # noqa: E501
+def _promotion_events(
+    version: Any,
+    ok: bool,
+    reason: str,
+    metrics_: dict[str, Any],
+    champion: Any,
+    champion_metrics: dict[str, Any] | None,
+    now: datetime,
+) -> list[NewEvent]:  # noqa: E501
     from .events import MODEL_PROMOTED, MODEL_PROMOTION_REFUSED
 
     if ok:
@@ -375,9 +383,7 @@ def model_train(
     )
 
 
-def model_promote(
-    *, version: str, actor: str, progress: Callable[[str], None] | None = None
-) -> PromotionResult:
+def model_promote(*, version: str, actor: str, progress: Callable[[str], None] | None = None) -> PromotionResult:
     """Promote a registered version by hand (admin, command). The same rule as after
     training: the current champion is re-evaluated on the candidate's own holdout (rebuilt
     from the log) and the candidate must beat it there; otherwise nothing changes."""

@@ -106,8 +106,8 @@ def holdout_metrics(
     y_conv: np.ndarray | None = None,
     p_conv: np.ndarray | None = None,
     p_click_raw: np.ndarray | None = None,
-) -> dict[str, float]:
-    out = {
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "n": int(len(y_click)),
         "clicks": int(y_click.sum()),
         "auc": metrics.auc(y_click, p_click),
@@ -142,7 +142,7 @@ def json_safe(d: dict[str, Any]) -> dict[str, Any]:
 class Fitted:
     kind: str
     model: Any  # ranking.nn.TrainedModel
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     report: Any  # ranking.nn.FitReport
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -162,7 +162,7 @@ def fit_and_score(
     from . import nn
 
     spec = spec or FeatureSpec(buckets=int(settings.RANKING_HASH_BUCKETS))
-    plan = nn.device_plan(device)
+    plan = nn.device_plan(device, threads=int(settings.RANKING_TRAIN_THREADS))
     cfg = nn.TrainConfig(epochs=epochs or int(settings.RANKING_TRAIN_EPOCHS), seed=seed)
     enc = encode(ex.features, spec)
     tr, va, te = enc.take(split.train), enc.take(split.validation), enc.take(split.test)
@@ -199,13 +199,14 @@ def fit_and_score(
         "lr": cfg.lr,
         "batch_size": cfg.batch_size or plan.batch_size,
         "device": plan.device,
+        "threads": plan.threads,
         "autocast": str(plan.autocast_dtype) if plan.autocast_dtype else None,
         "seed": seed,
     }
     return Fitted(kind=kind, model=model, metrics=m, report=report, config=config)
 
 
-def score_holdout(model: Any, ex: Examples, idx: np.ndarray) -> dict[str, float]:
+def score_holdout(model: Any, ex: Examples, idx: np.ndarray) -> dict[str, Any]:
     """A stored model (any feature spec) re-evaluated on these holdout examples."""
     enc = encode([ex.features[i] for i in idx], model.spec)
     p_click, p_conv = model.predict(enc)

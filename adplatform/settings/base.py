@@ -209,3 +209,5 @@ RANKING_PROMOTION_MIN_AUC_GAIN = env.float("RANKING_PROMOTION_MIN_AUC_GAIN", def
 RANKING_CHAMPION_CHECK_SECONDS = env.float("RANKING_CHAMPION_CHECK_SECONDS", default=5.0)
 # torch intra-op threads for champion scoring in the web process (latency-bound, small batches).
 RANKING_SCORER_THREADS = env.int("RANKING_SCORER_THREADS", default=1)
+# torch intra-op threads for CPU training; 0: the cores not already busy (load average).
+RANKING_TRAIN_THREADS = env.int("RANKING_TRAIN_THREADS", default=0)

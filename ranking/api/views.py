@@ -54,7 +54,7 @@ class ModelScoreApi(APIView):
             placement = serializers.CharField(max_length=100, required=False, allow_null=True)
 
         user_id = serializers.CharField(max_length=128)
-        context = ContextSerializer()
+        context = ContextSerializer()  # type: ignore[assignment]  # a field named like Serializer.context
         candidates = CandidateSerializer(many=True, min_length=1, max_length=200)  # type: ignore[call-arg]
 
     class OutputSerializer(serializers.Serializer):

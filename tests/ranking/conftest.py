@@ -19,7 +19,14 @@ from ranking import selectors
 from ranking.services import AdExposure, ad_exposures_import
 
 SMALL = WorldConfig(
-    seed=3, n_users=70, n_products=50, n_advertisers=2, n_creatives=12, n_taste_groups=3, n_brands=10, days=6,
+    seed=3,
+    n_users=70,
+    n_products=50,
+    n_advertisers=2,
+    n_creatives=12,
+    n_taste_groups=3,
+    n_brands=10,
+    days=6,
     activity_mean=1.6,
 )
 

@@ -33,8 +33,15 @@ def test_future_events_cannot_change_a_past_examples_features() -> None:
     products_upsert(
         products=[
             ProductInput(
-                product_id=p.product_id, title="changed", category_path=("Other", "Changed"), brand="NewBrand",
-                price=Decimal("999.00"), currency="USD", url=p.url, image_url=p.image_url, in_stock=True,
+                product_id=p.product_id,
+                title="changed",
+                category_path=("Other", "Changed"),
+                brand="NewBrand",
+                price=Decimal("999.00"),
+                currency="USD",
+                url=p.url,
+                image_url=p.image_url,
+                in_stock=True,
             )
         ],
         actor="test",
@@ -60,8 +67,15 @@ def _item(cid: int) -> CandidateItem:
 
 
 def test_features_use_only_behaviour_before_the_impression_and_logged_decisions_win() -> None:
-    imp = {"request_id": "r1", "creative_id": 1, "campaign_id": 1, "advertiser_id": 1, "placement": "home_top",
-           "position": 2, "page_type": "home"}
+    imp = {
+        "request_id": "r1",
+        "creative_id": 1,
+        "campaign_id": 1,
+        "advertiser_id": 1,
+        "placement": "home_top",
+        "position": 2,
+        "page_type": "home",
+    }
     logged = {"creative": "1", "cat": "Running", "position": "1", "user": "u1", "page_type": "home"}
     events = [
         _ev("ProductViewed", T0 - timedelta(minutes=5), {"product_id": "p1"}, pos=1),
@@ -69,8 +83,12 @@ def test_features_use_only_behaviour_before_the_impression_and_logged_decisions_
         # committed before the impression's position but happened after it
         _ev("ProductViewed", T0 + timedelta(seconds=30), {"product_id": "p9"}, pos=0),
         _ev("AdClicked", T0 + timedelta(seconds=40), imp, pos=3),
-        _ev("AdDecisionMade", T0 + timedelta(seconds=50), {"request_id": "r2", "candidates": [
-            {"creative_id": 1, "features": logged}]}, pos=4),
+        _ev(
+            "AdDecisionMade",
+            T0 + timedelta(seconds=50),
+            {"request_id": "r2", "candidates": [{"creative_id": 1, "features": logged}]},
+            pos=4,
+        ),
         _ev("AdImpressed", T0 + timedelta(seconds=51), {**imp, "request_id": "r2", "position": 3}, pos=5),
         _ev("AdClicked", T0 + timedelta(hours=3), {**imp, "request_id": "r2"}, pos=6),  # outside the window
         _ev("PageViewed", T0 + timedelta(hours=5), {"url": "/"}, pos=7),

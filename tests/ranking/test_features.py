@@ -11,9 +11,15 @@ from ranking.selectors import CandidateItem, ScoringRequest
 
 def _profile(consent: bool = True) -> ProfileView:
     return ProfileView(
-        user_id="u1", consent=consent, categories={"Shoes": 4.0, "Running": 2.0, "Books": 1.0},
-        brands={"Acme": 3.0}, recent_products=("p1", "p2"), devices={"mobile": 3}, frequency=7,
-        recency_days=1.5, mean_price=40.0,
+        user_id="u1",
+        consent=consent,
+        categories={"Shoes": 4.0, "Running": 2.0, "Books": 1.0},
+        brands={"Acme": 3.0},
+        recent_products=("p1", "p2"),
+        devices={"mobile": 3},
+        frequency=7,
+        recency_days=1.5,
+        mean_price=40.0,
     )
 
 

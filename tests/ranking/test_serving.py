@@ -70,7 +70,6 @@ def test_scoring_50_candidates_is_batched_and_fast(seeded: Seeded) -> None:
     scorer = selectors.champion_scorer()
     assert isinstance(scorer, selectors.ModelScorer)
     from profiles import selectors as profiles
-
     from ranking.selectors import CandidateItem, ScoringRequest
 
     cands = [
@@ -78,8 +77,12 @@ def test_scoring_50_candidates_is_batched_and_fast(seeded: Seeded) -> None:
         for c in _candidates(seeded, 50)
     ]
     user = seeded.world.shoppers[1].user_id
-    request = ScoringRequest(user_id=user, profile=profiles.profile_get(user_id=user),
-                             context={"page_type": "home", "hour": 12}, candidates=cands)
+    request = ScoringRequest(
+        user_id=user,
+        profile=profiles.profile_get(user_id=user),
+        context={"page_type": "home", "hour": 12},
+        candidates=cands,
+    )
     scorer.score(request)  # warm (catalog facts of the recent products cached)
     # when 50 candidates are scored 50 times
     t0 = time.perf_counter()

@@ -35,8 +35,22 @@ def test_scheduled_incremental_retrain_runs_in_a_real_worker(seeded: Seeded, tmp
     }
     env.pop("CELERY_BROKER_URL", None)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "adplatform", "worker", "-Q", "ml", "-c", "1", "-P", "solo",
-         "--loglevel", "INFO"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "adplatform",
+            "worker",
+            "-Q",
+            "ml",
+            "-c",
+            "1",
+            "-P",
+            "solo",
+            "--loglevel",
+            "INFO",
+        ],
         cwd=settings.BASE_DIR,
         env=env,
         stdout=subprocess.PIPE,

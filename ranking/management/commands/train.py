@@ -44,6 +44,8 @@ class Command(BaseCommand):
             f"(uncalibrated {m.get('calibration_error_uncalibrated')})"
         )
         if result.champion_metrics is not None:
-            self.stdout.write(f"champion {result.champion_metrics.get('version')} on the same holdout: "
-                              f"AUC {result.champion_metrics.get('auc')}")
+            self.stdout.write(
+                f"champion {result.champion_metrics.get('version')} on the same holdout: "
+                f"AUC {result.champion_metrics.get('auc')}"
+            )
         self.stdout.write(("promoted: " if result.promoted else "not promoted: ") + result.reason)
