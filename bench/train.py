@@ -233,16 +233,17 @@ def write_docs(args, n_events, ex, split, oracle_auc, r, lat, cuda) -> None:
     lines += [
         "",
         f"- Click model vs oracle: AUC gap **{gap:.4f}** (stated target: ≤ 0.03).",
-        f"- Click model vs DeepFM: AUC {din['auc'] - fm['auc']:+.4f}; training throughput **{ratio:.2f}×** DeepFM's (target ≥ 2×).",
+        f"- Click model vs DeepFM: AUC {din['auc'] - fm['auc']:+.4f} ({din['auc']:.4f} vs {fm['auc']:.4f}; target ≥ DeepFM's); training throughput **{ratio:.2f}×** DeepFM's (target ≥ 2×).",
         f"- Above LR by {din['auc'] - r['logreg']['auc']:+.4f} and popularity by {din['auc'] - r['popularity']['auc']:+.4f} AUC.",
         f"- ESMM conversion head: test AUC of p_conversion (per impression) {din['conversion_auc']:.4f}.",
         f"- Champion scoring, 50 candidates (features + encoding + forward, 1 thread): p50 {lat['p50_ms']:.2f} ms, p95 {lat['p95_ms']:.2f} ms (target < 2 ms).",
         "",
         "DeepFM gets its best case: per-field dense vocabularies (no hashing), the same dense features, and the",
         "behaviour sequence as mean-pooled variable-length fields; it is trained through its own `fit` at the",
-        "same batch size. Our speed comes from one fused embedding lookup per batch with sparse gradients",
+        "same batch size and learning rate. Our speed comes from one embedding lookup per batch over its distinct ids, sparse gradients",
         "(SparseAdam touches only the rows in the batch), precomputed tensors sliced per batch (no per-sample",
-        "Python, no DataLoader), and all cores as intra-op threads.",
+        "Python, no DataLoader), and intra-op threads only on idle cores. Embedding width: ours 8 (16 gave the",
+        "same holdout AUC at about half the speed in a sweep on this data), DeepFM 16 (4 is its default).",
         "",
     ]
     if cuda is None:

@@ -28,7 +28,6 @@ class Command(BaseCommand):
                 kinds=tuple(k for k in opts["models"].split(",") if k),
                 device=opts["device"],
                 seed=opts["seed"],
-                progress=lambda m: self.stderr.write(m),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

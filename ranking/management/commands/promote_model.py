@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            result = services.model_promote(version=opts["version"], actor="cli", progress=self.stderr.write)
+            result = services.model_promote(version=opts["version"], actor="cli")
         except LookupError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(("promoted: " if result.promoted else "not promoted: ") + result.reason)

@@ -11,7 +11,10 @@ from ranking import services
 
 
 class Command(BaseCommand):
-    help = "Train a click/conversion model from the event log and register it (promoted only if better)."
+    help = (
+        "Train a click/conversion model from the event log and register it (promoted only if better). "
+        "Progress and ETA go to the log."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", default="din_esmm", choices=["din_esmm", "logreg", "popularity"])
@@ -30,7 +33,6 @@ class Command(BaseCommand):
                 seed=opts["seed"],
                 promote=not opts["no_promote"],
                 force=opts["force"],
-                progress=lambda m: self.stderr.write(m),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
