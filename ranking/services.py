@@ -267,8 +267,9 @@ def model_train(
 
     Skipped (nothing written) when the log has no ad events newer than the latest version
     (unless `force`) or too few examples. `mode="incremental"` trains on the newest
-    RANKING_INCREMENTAL_WINDOW_DAYS only. The version and the promotion decision are
-    written in one transaction with their ModelTrained / ModelPromoted events."""
+    RANKING_INCREMENTAL_WINDOW_DAYS of impressions (counted back from the newest). The
+    version and the promotion decision are written in one transaction with their
+    ModelTrained / ModelPromoted events."""
     import hashlib
     from datetime import timedelta
 
@@ -291,11 +292,13 @@ def model_train(
         reason = f"no new ad events since {latest.name}"
         training._log(progress, f"skipped: {reason}")
         return TrainResult(skipped=True, reason=reason)
-    since = None
-    if mode == "incremental":
-        since = timezone.now() - timedelta(days=float(settings.RANKING_INCREMENTAL_WINDOW_DAYS))
     t0 = time.monotonic()
-    ex = training.examples_from_log(since=since, progress=progress)
+    ex = training.examples_from_log(progress=progress)
+    if mode == "incremental" and len(ex):
+        # the newest window of the log (not of the wall clock: imported history may be old);
+        # features of the window still see all behaviour before it
+        start = float(ex.at.max()) - timedelta(days=float(settings.RANKING_INCREMENTAL_WINDOW_DAYS)).total_seconds()
+        ex = ex.subset(np.flatnonzero(ex.at >= start))
     split = training.split_examples(ex)
     minimum = int(settings.RANKING_MIN_EXAMPLES)
     if len(ex) < minimum or len(split.test) == 0 or len(split.validation) == 0 or ex.click.sum() == 0:

@@ -201,7 +201,7 @@ RANKING_VALIDATION_SHARE = env.float("RANKING_VALIDATION_SHARE", default=0.15)
 RANKING_TEST_SHARE = env.float("RANKING_TEST_SHARE", default=0.15)
 # Fewer matured impressions than this: a retrain is skipped.
 RANKING_MIN_EXAMPLES = env.int("RANKING_MIN_EXAMPLES", default=500)
-# The hourly incremental retrain reads only this many recent days of impressions.
+# The hourly incremental retrain trains on the newest this-many days of impressions in the log.
 RANKING_INCREMENTAL_WINDOW_DAYS = env.float("RANKING_INCREMENTAL_WINDOW_DAYS", default=14.0)
 # A challenger must beat the champion's holdout AUC by more than this to be promoted.
 RANKING_PROMOTION_MIN_AUC_GAIN = env.float("RANKING_PROMOTION_MIN_AUC_GAIN", default=0.0)

@@ -31,7 +31,7 @@ def test_scheduled_incremental_retrain_runs_in_a_real_worker(seeded: Seeded, tmp
         "RANKING_TRAIN_EPOCHS": "1",
         "RANKING_HASH_BUCKETS": "4096",
         "RANKING_MIN_EXAMPLES": "200",
-        "RANKING_INCREMENTAL_WINDOW_DAYS": "3650",
+        "RANKING_INCREMENTAL_WINDOW_DAYS": "4",
     }
     env.pop("CELERY_BROKER_URL", None)
     worker = subprocess.Popen(
