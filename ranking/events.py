@@ -66,3 +66,19 @@ AD_DELIVERY_EVENT_TYPES = frozenset(
 
 def decision_stream(request_id: str) -> str:
     return f"decision:{request_id}"
+
+
+# --- model registry (learning pipeline): stream "model:<slot>" -------------------------
+# ModelTrained         version, kind, mode, data_from, data_to, test_from, log_position,
+#                      n_train/n_validation/n_test, metrics{...}, artifact_sha256, device
+# ModelPromoted        version, previous (str|None), reason, metrics{...}, champion_metrics{...}|None
+# ModelPromotionRefused version, champion, reason, metrics{...}, champion_metrics{...}
+# ModelRolledBack      version (withdrawn), to (the champion again), actor
+MODEL_TRAINED = register(EventType("ModelTrained", version=1))
+MODEL_PROMOTED = register(EventType("ModelPromoted", version=1))
+MODEL_PROMOTION_REFUSED = register(EventType("ModelPromotionRefused", version=1))
+MODEL_ROLLED_BACK = register(EventType("ModelRolledBack", version=1))
+
+
+def model_stream(slot: str) -> str:
+    return f"model:{slot}"

@@ -82,9 +82,7 @@ def logloss(y_true: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarra
     return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
 
 
-def calibration_error(
-    y_true: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray, n_bins: int = 10
-) -> float:
+def calibration_error(y_true: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray, n_bins: int = 10) -> float:
     """Expected calibration error: |mean(p) − mean(y)| per equal-count bin of p, weighted by
     bin size. Equal-count bins because CTRs crowd near zero, where equal-width bins are empty."""
     y, q = _as_arrays(y_true, p)

@@ -1,10 +1,13 @@
 """Reads for serving: the champion scorer (click/conversion probabilities) and registry state.
 
-CONTRACT (docs/contracts.md): the dataclasses and `champion_scorer()` are fixed; the
-learning issue replaces the prior scorer with trained models behind the same surface."""
+CONTRACT (docs/contracts.md): the dataclasses and `champion_scorer()` are fixed; trained
+models (ModelScorer) serve behind the same surface. torch is imported only when a
+champion is loaded, so importing this module stays light."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -63,7 +66,133 @@ class PriorScorer:
         )
 
 
+class ModelScorer:
+    """A registered model version serving in this process: the shared feature function,
+    then one batched CPU forward pass over all candidates."""
+
+    def __init__(self, version: str, model: Any) -> None:
+        self.version = version
+        self.model = model  # ranking.nn.TrainedModel
+
+    def score(self, request: ScoringRequest) -> ScoredBatch:
+        from .features import encode, request_features
+
+        n = len(request.candidates)
+        if n == 0:
+            return ScoredBatch(p_click=np.zeros(0), p_conversion=np.zeros(0), features=[])
+        rows = request_features(request, products=_recent_product_facts(request))
+        p_click, p_conv = self.model.predict(encode(rows, self.model.spec))
+        return ScoredBatch(p_click=p_click, p_conversion=p_conv, features=rows)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    category_path: tuple[str, ...]
+    brand: str
+    price: float
+
+
+_FACTS_TTL = 600.0
+_facts_cache: dict[str, tuple[float, _Facts | None]] = {}
+
+
+def _recent_product_facts(request: ScoringRequest) -> dict[str, _Facts]:
+    """Facts of the shopper's recent products (for the behaviour sequence), cached per
+    process for 10 minutes; one catalog query for the misses."""
+    profile = request.profile
+    pids = tuple(getattr(profile, "recent_products", ()) or ()) if profile is not None else ()
+    if not pids:
+        return {}
+    now = time.monotonic()
+    missing = [p for p in pids if p not in _facts_cache or now - _facts_cache[p][0] > _FACTS_TTL]
+    if missing:
+        from catalog import selectors as catalog
+
+        found = catalog.products_by_id(missing)
+        for pid in missing:
+            info = found.get(pid)
+            facts = _Facts(tuple(info.category_path), info.brand, float(info.price)) if info is not None else None
+            _facts_cache[pid] = (now, facts)
+        if len(_facts_cache) > 200_000:
+            _facts_cache.clear()
+    out: dict[str, _Facts] = {}
+    for pid in pids:
+        entry = _facts_cache.get(pid)
+        if entry is not None and entry[1] is not None:
+            out[pid] = entry[1]
+    return out
+
+
+_lock = threading.Lock()
+_champion: dict[str, Any] = {"scorer": None, "version_id": None, "checked_at": -1e18}
+
+
+def _serving_threads() -> None:
+    """Scoring ~50 candidates is latency-bound: one intra-op thread per web worker thread
+    avoids thread-pool hand-offs (≈10× faster under load than the default pool). Training
+    sets its own thread count when it starts."""
+    import torch
+    from django.conf import settings
+
+    torch.set_num_threads(int(settings.RANKING_SCORER_THREADS))
+
+
+def champion_version_id() -> int | None:
+    """The champion pointer (one indexed row)."""
+    from .models import ChampionPointer
+
+    return ChampionPointer.objects.filter(slot="ctr").values_list("version_id", flat=True).first()
+
+
 def champion_scorer() -> Scorer:
     """The current champion, loaded once per process and swapped when the champion pointer
-    moves (no restart). Falls back to PriorScorer when nothing has been promoted."""
-    return PriorScorer()
+    moves (no restart). Falls back to PriorScorer when nothing has been promoted.
+
+    The pointer is read at most every RANKING_CHAMPION_CHECK_SECONDS; a new champion's
+    artifact is loaded from Postgres once, then every call reuses it."""
+    from django.conf import settings
+
+    now = time.monotonic()
+    scorer = _champion["scorer"]
+    if scorer is not None and now - _champion["checked_at"] < float(settings.RANKING_CHAMPION_CHECK_SECONDS):
+        return scorer  # type: ignore[no-any-return]
+    with _lock:
+        if _champion["scorer"] is not None and now - _champion["checked_at"] < float(
+            settings.RANKING_CHAMPION_CHECK_SECONDS
+        ):
+            return _champion["scorer"]  # type: ignore[no-any-return]
+        version_id = champion_version_id()
+        if version_id is None:
+            new: Scorer = PriorScorer()
+        elif version_id == _champion["version_id"] and _champion["scorer"] is not None:
+            new = _champion["scorer"]
+        else:
+            from .models import ModelVersion
+            from .nn import TrainedModel
+
+            row = ModelVersion.objects.only("name", "artifact").get(pk=version_id)
+            new = ModelScorer(row.name, TrainedModel.loads(bytes(row.artifact)))
+            _serving_threads()
+        _champion.update(scorer=new, version_id=version_id, checked_at=time.monotonic())
+        return new
+
+
+def clear_champion_cache() -> None:
+    with _lock:
+        _champion.update(scorer=None, version_id=None, checked_at=-1e18)
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    name: str
+    kind: str
+    status: str
+    created_at: Any
+    metrics: dict[str, Any]
+
+
+def model_versions(*, limit: int = 50) -> list[ModelVersionInfo]:
+    from .models import ModelVersion
+
+    rows = ModelVersion.objects.defer("artifact").order_by("-id")[:limit]
+    return [ModelVersionInfo(r.name, r.kind, r.status, r.created_at, dict(r.metrics)) for r in rows]

@@ -221,3 +221,24 @@ DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=50)
 DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # Even pacing: seconds between controller updates of the delivery probability.
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
+# --- ranking: learning pipeline (docs/learning.md) -------------------------------------
+# Training device: auto (CUDA when present, else CPU) | cpu | cuda.
+ML_DEVICE = env.str("ML_DEVICE", default="auto")
+# An impression counts as clicked when its AdClicked follows within this window.
+RANKING_CLICK_WINDOW_SECONDS = env.int("RANKING_CLICK_WINDOW_SECONDS", default=3600)
+RANKING_TRAIN_EPOCHS = env.int("RANKING_TRAIN_EPOCHS", default=4)
+RANKING_HASH_BUCKETS = env.int("RANKING_HASH_BUCKETS", default=1 << 17)
+RANKING_VALIDATION_SHARE = env.float("RANKING_VALIDATION_SHARE", default=0.15)
+RANKING_TEST_SHARE = env.float("RANKING_TEST_SHARE", default=0.15)
+# Fewer matured impressions than this: a retrain is skipped.
+RANKING_MIN_EXAMPLES = env.int("RANKING_MIN_EXAMPLES", default=500)
+# The hourly incremental retrain trains on the newest this-many days of impressions in the log.
+RANKING_INCREMENTAL_WINDOW_DAYS = env.float("RANKING_INCREMENTAL_WINDOW_DAYS", default=14.0)
+# A challenger must beat the champion's holdout AUC by more than this to be promoted.
+RANKING_PROMOTION_MIN_AUC_GAIN = env.float("RANKING_PROMOTION_MIN_AUC_GAIN", default=0.0)
+# Serving checks the champion pointer at most this often (seconds) and swaps without restart.
+RANKING_CHAMPION_CHECK_SECONDS = env.float("RANKING_CHAMPION_CHECK_SECONDS", default=5.0)
+# torch intra-op threads for champion scoring in the web process (latency-bound, small batches).
+RANKING_SCORER_THREADS = env.int("RANKING_SCORER_THREADS", default=1)
+# torch intra-op threads for CPU training; 0: the cores not already busy (load average).
+RANKING_TRAIN_THREADS = env.int("RANKING_TRAIN_THREADS", default=0)

@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from .views import ModelChampionGetApi, ModelScoreApi
+
+urlpatterns = [
+    path("models/champion", ModelChampionGetApi.as_view(), name="models-champion"),
+    path("models/score", ModelScoreApi.as_view(), name="models-score"),
+]

@@ -1,0 +1,319 @@
+"""The one feature function of the click/conversion models, shared by training and serving.
+
+`request_features(request, products=)` turns a ScoringRequest (profile snapshot + context +
+candidates) into one JSON-serialisable dict per candidate: raw values, no hashing. Serving
+logs exactly these dicts in `AdDecisionMade.candidates[].features`; training reads them back
+from the log (or rebuilds them as of the impression for history without a decision).
+`encode(rows, spec)` turns such dicts into the numpy arrays the models take (stable hashing
+into buckets), vectorised per field so no model-specific work happens per example.
+
+Pure: no Django, no torch.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .selectors import CandidateItem, ScoringRequest
+
+FEATURE_VERSION = 1
+SEQ_LEN = 20  # the profile keeps the 20 newest products (profiles.folding.MAX_RECENT_PRODUCTS)
+PAGE_TYPES = ("home", "category", "product", "search", "cart")
+
+# Categorical fields: each value is hashed into one shared bucket space.
+SPARSE_FIELDS = (
+    "creative",
+    "campaign",
+    "advertiser",
+    "product",
+    "cat",
+    "top",
+    "brand",
+    "page_type",
+    "placement",
+    "device",
+    "hour",
+    "position",
+    "ctx_match",
+    "user",
+    "cat_x_page",
+    "price_band",
+)
+DENSE_FIELDS = (
+    "price_log",
+    "price_rel",
+    "has_price_ref",
+    "int_cat",
+    "int_top",
+    "int_brand",
+    "share_cat",
+    "share_top",
+    "share_brand",
+    "seq_cat_hits",
+    "seq_top_hits",
+    "freq_log",
+    "recency",
+    "known",
+)
+
+
+class ProductFactsLike(Protocol):
+    @property
+    def category_path(self) -> tuple[str, ...]: ...
+
+    @property
+    def brand(self) -> str: ...
+
+    @property
+    def price(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How feature dicts become arrays; stored with every model version."""
+
+    version: int = FEATURE_VERSION
+    buckets: int = 1 << 17
+    seq_len: int = SEQ_LEN
+    sparse: tuple[str, ...] = SPARSE_FIELDS
+    dense: tuple[str, ...] = DENSE_FIELDS
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sparse"] = list(self.sparse)
+        d["dense"] = list(self.dense)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> FeatureSpec:
+        return cls(
+            version=int(d["version"]),
+            buckets=int(d["buckets"]),
+            seq_len=int(d["seq_len"]),
+            sparse=tuple(d["sparse"]),
+            dense=tuple(d["dense"]),
+        )
+
+
+def _leaf(path: Sequence[str]) -> str:
+    return path[-1] if path else ""
+
+
+def _top(path: Sequence[str]) -> str:
+    return path[0] if path else ""
+
+
+def _ctx_match(context: Mapping[str, Any], item: CandidateItem) -> int:
+    """3 same product, 2 same leaf category, 1 same top category, 0 none/unknown."""
+    if item.product_id and context.get("product_id") == item.product_id:
+        return 3
+    ctx_cat = context.get("category_id")
+    if not ctx_cat or not item.category_path:
+        return 0
+    if ctx_cat == _leaf(item.category_path):
+        return 2
+    ctx_top = context.get("category_top")
+    if ctx_cat in item.category_path or (ctx_top and ctx_top == _top(item.category_path)):
+        return 1
+    return 0
+
+
+def _price_band(price: float | None) -> str:
+    if price is None or price <= 0:
+        return ""
+    return str(int(math.floor(math.log2(price))))
+
+
+def request_features(
+    request: ScoringRequest, *, products: Mapping[str, ProductFactsLike] | None = None
+) -> list[dict[str, Any]]:
+    """One feature dict per candidate (same order). `products` resolves the shopper's recent
+    product ids to their categories for the behaviour sequence (missing ids keep the id only)."""
+    products = products or {}
+    ctx = request.context
+    profile: Any = request.profile  # ProfileSnapshot, or anything with its fields
+    personal = profile is not None and getattr(profile, "consent", True)
+    cats: Mapping[str, float] = profile.categories if personal else {}
+    brands: Mapping[str, float] = profile.brands if personal else {}
+    recent: Sequence[str] = tuple(profile.recent_products[:SEQ_LEN]) if personal else ()
+    seq_cats = []
+    seq_tops = []
+    for pid in recent:
+        facts = products.get(pid)
+        path = facts.category_path if facts is not None else ()
+        seq_cats.append(_leaf(path))
+        seq_tops.append(_top(path))
+    max_cat = max(cats.values(), default=0.0) or 1.0
+    max_brand = max(brands.values(), default=0.0) or 1.0
+    mean_price = getattr(profile, "mean_price", None) if personal else None
+    devices = profile.devices if personal else {}
+    device = ctx.get("device") or (next(iter(devices), "") if devices else "")
+    page_type = str(ctx.get("page_type") or "")
+    hour = ctx.get("hour")
+    position = ctx.get("position") or 1
+    frequency = float(profile.frequency) if personal else 0.0
+    recency = profile.recency_days if personal and profile.recency_days is not None else 30.0
+    user = request.user_id if personal else ""
+    shared = {
+        "page_type": page_type,
+        "placement": str(ctx.get("placement") or ""),
+        "device": str(device),
+        "hour": "" if hour is None else str(int(hour)),
+        "position": str(int(position)),
+        "user": user,
+        "freq_log": math.log1p(frequency),
+        "recency": min(float(recency), 30.0) / 30.0,
+        "known": 1.0 if personal and frequency > 0 else 0.0,
+        "seq_products": list(recent),
+        "seq_cats": seq_cats,
+    }
+    out: list[dict[str, Any]] = []
+    for item in request.candidates:
+        path = item.category_path
+        leaf, top = _leaf(path), _top(path)
+        price = item.price
+        c_cat = cats.get(leaf, 0.0) if leaf else 0.0
+        c_top = cats.get(top, 0.0) if top else 0.0
+        c_brand = brands.get(item.brand, 0.0) if item.brand else 0.0
+        has_ref = price is not None and price > 0 and mean_price is not None and mean_price > 0
+        row = dict(shared)
+        row.update(
+            creative=str(item.creative_id),
+            campaign=str(item.campaign_id),
+            advertiser=str(item.advertiser_id),
+            product=item.product_id or "",
+            cat=leaf,
+            top=top,
+            brand=item.brand or "",
+            ctx_match=str(_ctx_match(ctx, item)),
+            cat_x_page=f"{leaf}|{page_type}",
+            price_band=_price_band(price),
+            price_log=math.log1p(price) if price is not None and price > 0 else 0.0,
+            price_rel=math.log(price / mean_price) if has_ref else 0.0,  # type: ignore[operator]
+            has_price_ref=1.0 if has_ref else 0.0,
+            int_cat=math.log1p(c_cat),
+            int_top=math.log1p(c_top),
+            int_brand=math.log1p(c_brand),
+            share_cat=c_cat / max_cat,
+            share_top=c_top / max_cat,
+            share_brand=c_brand / max_brand,
+            seq_cat_hits=(sum(1 for c in seq_cats if c and c == leaf) / SEQ_LEN),
+            seq_top_hits=(sum(1 for c in seq_tops if c and c == top) / SEQ_LEN),
+        )
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# encoding
+
+
+class _Hasher:
+    """Stable bucket ids (crc32 of "field=value"), memoised: ids repeat a lot."""
+
+    def __init__(self, buckets: int) -> None:
+        self.buckets = buckets
+        self.memo: dict[str, int] = {}
+
+    def __call__(self, key: str) -> int:
+        v = self.memo.get(key)
+        if v is None:
+            # bucket 0 is reserved for padding / missing values
+            v = 1 + zlib.crc32(key.encode()) % (self.buckets - 1)
+            if len(self.memo) < 2_000_000:
+                self.memo[key] = v
+        return v
+
+
+_hashers: dict[int, _Hasher] = {}
+
+
+def hasher(buckets: int) -> _Hasher:
+    h = _hashers.get(buckets)
+    if h is None:
+        h = _hashers[buckets] = _Hasher(buckets)
+    return h
+
+
+@dataclass
+class Encoded:
+    """Arrays for n examples: sparse (n, F) int64, dense (n, D) float32, seq_items and
+    seq_cats (n, seq_len) int64 (0 = padding), target_item / target_cat (n,) int64."""
+
+    sparse: np.ndarray
+    dense: np.ndarray
+    seq_items: np.ndarray
+    seq_cats: np.ndarray
+    target_item: np.ndarray
+    target_cat: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.sparse.shape[0])
+
+    def take(self, idx: np.ndarray) -> Encoded:
+        return Encoded(
+            self.sparse[idx],
+            self.dense[idx],
+            self.seq_items[idx],
+            self.seq_cats[idx],
+            self.target_item[idx],
+            self.target_cat[idx],
+        )
+
+
+def encode(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> Encoded:
+    n = len(rows)
+    h = hasher(spec.buckets)
+    sparse = np.zeros((n, len(spec.sparse)), dtype=np.int64)
+    for j, name in enumerate(spec.sparse):
+        prefix = name + "="
+        values = [row.get(name) for row in rows]
+        # hash each distinct value once (ids repeat a lot)
+        codes = {v: (h(prefix + str(v)) if v is not None and v != "" else 0) for v in set(values)}
+        sparse[:, j] = [codes[v] for v in values]
+    dense = np.zeros((n, len(spec.dense)), dtype=np.float32)
+    for j, name in enumerate(spec.dense):
+        dense[:, j] = [float(row.get(name) or 0.0) for row in rows]
+    seq_len = spec.seq_len
+    seq_items = np.zeros((n, seq_len), dtype=np.int64)
+    seq_cats = np.zeros((n, seq_len), dtype=np.int64)
+    target_item = np.zeros(n, dtype=np.int64)
+    target_cat = np.zeros(n, dtype=np.int64)
+    # the same product/category codes are used for targets and the sequence
+    pcode: dict[str, int] = {"": 0}
+    ccode: dict[str, int] = {"": 0}
+    done: dict[int, int] = {}  # id(sequence list) → first row encoded with it (rows share it)
+    for i, row in enumerate(rows):
+        prods = row.get("seq_products")
+        if prods:
+            first = done.get(id(prods))
+            if first is not None:
+                seq_items[i] = seq_items[first]
+                seq_cats[i] = seq_cats[first]
+            else:
+                done[id(prods)] = i
+                m = min(len(prods), seq_len)
+                for p in prods[:m]:
+                    if p not in pcode:
+                        pcode[p] = h("product=" + p)
+                cats = (row.get("seq_cats") or ())[:m]
+                for c in cats:
+                    if c not in ccode:
+                        ccode[c] = h("cat=" + c)
+                seq_items[i, :m] = [pcode[p] for p in prods[:m]]
+                seq_cats[i, : len(cats)] = [ccode[c] for c in cats]
+        p = row.get("product") or ""
+        c = row.get("cat") or ""
+        if p not in pcode:
+            pcode[p] = h("product=" + p)
+        if c not in ccode:
+            ccode[c] = h("cat=" + c)
+        target_item[i] = pcode[p]
+        target_cat[i] = ccode[c]
+    return Encoded(sparse, dense, seq_items, seq_cats, target_item, target_cat)

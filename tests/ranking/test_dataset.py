@@ -1,0 +1,112 @@
+"""Training data is point in time: an example's features are what was known at its
+impression (the logged decision features when they exist), labels join within the window."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from catalog.services import ProductInput, products_upsert
+from ranking import training
+from ranking.dataset import LogEvent, build_examples, time_split
+from ranking.selectors import CandidateItem
+
+from .conftest import SMALL, Seeded, import_days, seed_world
+
+LAM = math.log(2) / (14 * 86400)
+T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_future_events_cannot_change_a_past_examples_features() -> None:
+    # given the first three days of history in the log, and the examples built from it
+    s: Seeded = seed_world(SMALL, days=3)
+    before = training.examples_from_log()
+    assert len(before) > 500
+    # when the later days arrive (behaviour, impressions, clicks) and a product changes
+    import_days(s, s.days[3:])
+    p = s.world.products[0]
+    products_upsert(
+        products=[
+            ProductInput(
+                product_id=p.product_id,
+                title="changed",
+                category_path=("Other", "Changed"),
+                brand="NewBrand",
+                price=Decimal("999.00"),
+                currency="USD",
+                url=p.url,
+                image_url=p.image_url,
+                in_stock=True,
+            )
+        ],
+        actor="test",
+    )
+    after = training.examples_from_log()
+    # then every earlier example is there with exactly the same features and labels
+    assert len(after) > len(before)
+    index = {rid: i for i, rid in enumerate(after.request_id)}
+    for i, rid in enumerate(before.request_id):
+        j = index[rid]
+        assert after.features[j] == before.features[i]
+        assert after.click[j] == before.click[i]
+    # and the later data did add behaviour the new examples see
+    assert max(after.at) > max(before.at)
+
+
+def _ev(type_: str, at: datetime, data: dict, user: str = "u1", pos: int = 0) -> LogEvent:
+    return LogEvent(type_, at, user, data, {}, pos)
+
+
+def _item(cid: int) -> CandidateItem:
+    return CandidateItem(cid, 1, 1, f"p{cid}", ("Shoes", "Running"), "Acme", 50.0)
+
+
+def test_features_use_only_behaviour_before_the_impression_and_logged_decisions_win() -> None:
+    imp = {
+        "request_id": "r1",
+        "creative_id": 1,
+        "campaign_id": 1,
+        "advertiser_id": 1,
+        "placement": "home_top",
+        "position": 2,
+        "page_type": "home",
+    }
+    logged = {"creative": "1", "cat": "Running", "position": "1", "user": "u1", "page_type": "home"}
+    events = [
+        _ev("ProductViewed", T0 - timedelta(minutes=5), {"product_id": "p1"}, pos=1),
+        _ev("AdImpressed", T0, imp, pos=2),
+        # committed before the impression's position but happened after it
+        _ev("ProductViewed", T0 + timedelta(seconds=30), {"product_id": "p9"}, pos=0),
+        _ev("AdClicked", T0 + timedelta(seconds=40), imp, pos=3),
+        _ev(
+            "AdDecisionMade",
+            T0 + timedelta(seconds=50),
+            {"request_id": "r2", "candidates": [{"creative_id": 1, "features": logged}]},
+            pos=4,
+        ),
+        _ev("AdImpressed", T0 + timedelta(seconds=51), {**imp, "request_id": "r2", "position": 3}, pos=5),
+        _ev("AdClicked", T0 + timedelta(hours=3), {**imp, "request_id": "r2"}, pos=6),  # outside the window
+        _ev("PageViewed", T0 + timedelta(hours=5), {"url": "/"}, pos=7),
+    ]
+    ex = build_examples(events, creatives={1: _item(1)}, lam=LAM, click_window_seconds=3600)
+    assert ex.request_id == ["r1", "r2"]
+    first, second = ex.features
+    assert first["seq_products"] == ["p1"]  # p9 (30 s later) is not visible
+    assert first["position"] == "2" and first["cat"] == "Running" and first["user"] == "u1"
+    assert second == {**logged, "position": "3"}
+    assert ex.logged.tolist() == [False, True]
+    assert ex.click.tolist() == [1.0, 0.0]
+
+
+def test_time_split_orders_train_validation_test_without_shared_timestamps() -> None:
+    at = np.repeat(np.arange(20, dtype=np.float64), 5)
+    split = time_split(at, validation=0.2, test=0.2)
+    assert at[split.train].max() < at[split.validation].min()
+    assert at[split.validation].max() < at[split.test].min()
+    assert len(split.train) + len(split.validation) + len(split.test) == len(at)
+    assert (len(split.train), len(split.validation), len(split.test)) == (60, 20, 20)
