@@ -52,3 +52,7 @@ bench-profiles: install
 
 bench-loadgen: install
 	$(PY) bench/loadgen.py
+
+.PHONY: bench-retrieval
+bench-retrieval: install
+	$(PY) bench/retrieval.py

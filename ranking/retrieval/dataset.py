@@ -34,6 +34,8 @@ SESSION_GAP_SECONDS = 30 * 60  # without a session id, a 30-minute gap starts a 
 GAP_EDGES = (60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 AGE_EDGES = (600.0, 3600.0, 6 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 DEVICES = ("unknown", "mobile", "desktop", "tablet")
+PROTOCOLS = ("next_session", "next_item")
+ERROR_PROTOCOL = "protocol must be one of: " + ", ".join(PROTOCOLS) + "."
 
 
 @dataclass(frozen=True)
@@ -412,13 +414,18 @@ def build_dataset(
     min_history: int = 1,
     vocab: Vocab | None = None,
     items: ItemFeatures | None = None,
+    protocol: str = "next_session",
 ) -> RetrievalDataset:
     """Training examples: every interaction before `split_at` (target = its product,
     features = the shopper before it). Queries: every session starting in
     [`split_at`, `until`) of a shopper with ≥ `min_history` earlier interactions, relevant
     = the session's distinct products, features = the shopper before the session's first
     interaction. Both fold strictly earlier events only. With a trained model's `vocab`
-    and `items` (evaluating an artifact), products it does not know are left out."""
+    and `items` (evaluating an artifact), products it does not know are left out.
+    `protocol="next_item"` instead queries before every held-out interaction (relevant =
+    that one product), sessions continuing included."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(ERROR_PROTOCOL)
     end = math.inf if until is None else until
     xs = [x for x in interactions if x.at < end]
     if vocab is None:
@@ -445,10 +452,11 @@ def build_dataset(
             if x.at < split_at:
                 train_rows.append(folder.snapshot(x.at))
                 targets.append(vocab.item_index[x.product_id])
-            elif key in session_start and folder.count >= min_history:
+            elif folder.count >= min_history and (protocol == "next_item" or key in session_start):
+                relevant = session_start[key] if protocol == "next_session" else (x.product_id,)
                 query_rows.append(folder.snapshot(x.at))
                 recent = tuple(dict.fromkeys(vocab.items[i - 1] for i, _k, _t in reversed(folder.recent) if i))
-                queries.append(Query(user, x.at, session_start[key], folder.count, recent))
+                queries.append(Query(user, x.at, relevant, folder.count, recent))
             folder.apply(x)
     return RetrievalDataset(
         vocab=vocab,

@@ -52,15 +52,18 @@ def evaluate_all(
     *,
     two_tower: Callable[[int], list[list[str]]] | None,
     covisitation: CoVisitation,
+    baselines: dict[str, CoVisitation] | None = None,
     ks: Sequence[int] = KS,
 ) -> dict[str, float]:
     """Flat metrics dict: `two_tower.recall@50`, `covisitation.ndcg@10`, `popularity.…`,
-    plus `queries`."""
+    plus `queries` (and `<name>.…` for each extra co-visitation variant in `baselines`)."""
     kmax = max(ks)
     ranked: dict[str, list[list[str]]] = {
         "covisitation": [covisitation.recommend(q.recent, kmax) for q in queries],
         "popularity": [list(covisitation.popular[:kmax]) for _ in queries],
     }
+    for name, cv in (baselines or {}).items():
+        ranked[name] = [cv.recommend(q.recent, kmax) for q in queries]
     if two_tower is not None:
         ranked["two_tower"] = two_tower(kmax)
     metrics: dict[str, float] = {"queries": float(len(queries))}

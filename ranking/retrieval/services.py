@@ -20,7 +20,7 @@ from profiles import selectors as profiles_selectors
 from profiles import services as profiles_services
 
 from . import source
-from .covisitation import covisitation_fit
+from .covisitation import covisitation_fit, covisitation_strong_fit
 from .dataset import (
     Interaction,
     RetrievalDataset,
@@ -90,7 +90,8 @@ def _dataset(data: source.LogData, *, split_at: float, end: float, text: Mapping
 
 
 def _metrics(ds: RetrievalDataset, tm: TrainedModel | None) -> dict[str, float]:
-    cv = covisitation_fit(ds.train_interactions)
+    cv = covisitation_strong_fit(ds.train_interactions)
+    plain = covisitation_fit(ds.train_interactions)
     two_tower = None
     if tm is not None:
         iv = item_vectors(tm)
@@ -100,7 +101,7 @@ def _metrics(ds: RetrievalDataset, tm: TrainedModel | None) -> dict[str, float]:
         def two_tower(k: int) -> list[list[str]]:
             return top_k_by_vectors(uv, iv, ids, k)
 
-    return evaluate_all(ds.queries, two_tower=two_tower, covisitation=cv)
+    return evaluate_all(ds.queries, two_tower=two_tower, covisitation=cv, baselines={"covisitation_session": plain})
 
 
 def _version(until: float, artifact: bytes) -> str:

@@ -132,3 +132,17 @@ def test_covisitation_hand_computed() -> None:
     # recent = [d, a]: b = 1/sqrt(3) + 0.7 * 2/sqrt(6), c = 0.7 / sqrt(2)
     assert cv.recommend(["d", "a"], 3) == ["b", "c", "a"]  # a: popularity top-up (a and b 3 each, ties by id)
     assert cv.popular == ("a", "b", "c", "d")
+
+
+def test_windowed_covisitation_spans_sessions_and_scores_recent_items() -> None:
+    # given one shopper: a (0 min), b (2 days later), c (9.5 days later), in three sessions
+    xs = [x("u", "a", 0, "s1"), x("u", "b", 2 * 1440, "s2"), x("u", "c", 9.5 * 1440, "s3"), x("v", "a", 0, "s4")]
+    # when co-visitation uses a 7-day window with recent items scored themselves
+    cv = covisitation_fit(xs, window_seconds=7 * 86400, self_weight=1.0)
+    # then a-b co-occur across sessions (c is 7.5 days after b: outside), n(a)=2 shoppers
+    assert dict(cv.neighbours["a"]) == {"b": 1 / np.sqrt(2 * 1)}
+    assert "c" not in cv.neighbours
+    # and recent items (a newest) score themselves plus neighbours:
+    # a = 1 + 0.7/sqrt(2) = 1.495, b = 0.7 + 1/sqrt(2) = 1.407; with b newest the order flips
+    assert cv.recommend(["a", "b"], 2) == ["a", "b"]
+    assert cv.recommend(["b", "a"], 2) == ["b", "a"]

@@ -38,6 +38,15 @@ def _fresh_cache() -> Any:
     vectors.clear_cache()
     yield
     vectors.clear_cache()
+    # the flush between transactional tests empties tables but keeps indexes: drop the
+    # per-version HNSW indexes these tests built so later tests see a clean schema
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'profiles_embedding' "
+            "AND starts_with(indexname, 'profiles_emb_')"
+        )
+        for (name,) in cur.fetchall():
+            cur.execute(f'DROP INDEX IF EXISTS "{name}"')
 
 
 def _seed_text_space(pids: list[str]) -> None:
