@@ -146,3 +146,11 @@ def test_windowed_covisitation_spans_sessions_and_scores_recent_items() -> None:
     # a = 1 + 0.7/sqrt(2) = 1.495, b = 0.7 + 1/sqrt(2) = 1.407; with b newest the order flips
     assert cv.recommend(["a", "b"], 2) == ["a", "b"]
     assert cv.recommend(["b", "a"], 2) == ["b", "a"]
+
+
+def test_session_targets_add_the_session_start_features_for_continuing_items() -> None:
+    ds = build_dataset([x("u", "a", 0, "s1"), x("u", "b", 1, "s1")], CATALOG, split_at=1e12, session_targets=True)
+    # b is a target twice: after a (history 1) and from the session's start (history 0)
+    assert ds.train_features.history.tolist() == [0, 1, 0]
+    idx = ds.vocab.item_index
+    assert ds.train_targets.tolist() == [idx["a"], idx["b"], idx["b"]]
