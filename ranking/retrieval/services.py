@@ -233,13 +233,15 @@ class UsersRefreshResult:
     checked: int  # shoppers with product events after the version's checkpoint
     written: int  # of which the vector changed (the rest were already up to date)
     seconds: float
+    removed: int = 0  # learned vectors of shoppers who have since opted out
 
 
 def retrieval_users_refresh(*, now: datetime | None = None, limit: int | None = None) -> UsersRefreshResult:
     """Recompute the learned vectors (active `user_learned` version, its stored encoder)
     of shoppers with product events after the version's training checkpoint, from their
     whole consenting history. Idempotent: a shopper whose vector was computed from the
-    same interactions is skipped, so a second run writes nothing."""
+    same interactions is skipped, so a second run writes nothing. A shopper whose newest
+    product event opts out loses their learned vector (no personalisation, SPEC §4)."""
     started = time.monotonic()
     enc = profiles_selectors.learned_encoder(kind="user_learned")
     if enc is None:
@@ -254,10 +256,13 @@ def retrieval_users_refresh(*, now: datetime | None = None, limit: int | None = 
     at = (now or datetime.now(UTC)) + timedelta(milliseconds=1)
     vectors: dict[str, np.ndarray] = {}
     hashes: dict[str, str] = {}
+    opted_out: list[str] = []
     for user in users:
         events = source.user_events(user)
         if source.opted_out_users(events):
-            continue  # opted out: no personalised vector (the old one is left to erasure/consent handling)
+            if user in stored:
+                opted_out.append(user)
+            continue
         xs = [x for x in interactions_from_events(events) if x.product_id in tm.vocab.item_index]
         h = _user_hash(xs)
         if not xs or stored.get(user) == h:
@@ -270,6 +275,7 @@ def retrieval_users_refresh(*, now: datetime | None = None, limit: int | None = 
         written = profiles_services.learned_embeddings_write(
             kind="user_learned", version=enc.version, vectors=vectors, activate=False, model=MODEL_NAME, hashes=hashes
         )
+    removed = profiles_services.learned_embeddings_delete(kind="user_learned", version=enc.version, keys=opted_out)
     return UsersRefreshResult(
-        version=enc.version, checked=len(users), written=written, seconds=time.monotonic() - started
+        version=enc.version, checked=len(users), written=written, seconds=time.monotonic() - started, removed=removed
     )

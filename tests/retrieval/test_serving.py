@@ -14,6 +14,7 @@ from django.db import connection
 from adplatform.celery import app
 from campaigns import services as campaigns
 from profiles import selectors as profiles
+from profiles import services as profiles_services
 from profiles import vectors
 from profiles.models import EmbeddingSpace, EmbeddingVersion
 from ranking.retrieval import services, tasks
@@ -127,16 +128,21 @@ def test_train_writes_one_version_and_creatives_are_searched_in_the_learned_spac
     assert profiles.nearest_creatives(vector=got[1], k=2, space=got[0], creative_ids=[creatives[3]]) == [
         (creatives[3], pytest.approx(1 - float(every[str(creatives[3])] @ got[1]), abs=1e-4))
     ]
-    # and the query uses this version's HNSW index (seq scans off: the table is tiny here)
+    # and, once the version holds as many creatives as a real one (3,000 more, analysed),
+    # the serving query is an index scan on this version's HNSW index
+    rng = np.random.default_rng(4)
+    padding = {str(100_000 + i): rng.normal(size=16) for i in range(3000)}
+    profiles_services.learned_embeddings_write(kind="creative_learned", version=v, vectors=padding, activate=False)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE profiles_embedding")
     space = vectors.Space(kind="creative_learned", version=v, dim=16)
     query = vectors.nearest_sql(space).replace("{extra}", "").split("; ")[-1]
     lit = vectors._literal(got[1])
     with connection.cursor() as cur:
-        cur.execute("SET enable_seqscan = off")
-        cur.execute("EXPLAIN " + query, [lit, "creative_learned", v, lit, 3])
+        cur.execute("EXPLAIN " + query, [lit, "creative_learned", v, lit, 10])
         plan = "\n".join(r[0] for r in cur.fetchall())
-        cur.execute("RESET enable_seqscan")
     assert f"Index Scan using {vectors.index_name('creative_learned', v)}" in plan
+    assert len(profiles.nearest_creatives(vector=got[1], k=10, space=got[0])) == 10
     # and without a space (or with a content-space version) the MiniLM creative space is searched
     assert profiles.nearest_creatives(vector=got[1], k=3) == []  # 16-d vector, 384-d text space: nothing
     # and the same holdout evaluated from the stored artifact gives the same figures
@@ -179,6 +185,19 @@ def test_refresh_task_updates_shoppers_with_new_activity_once() -> None:
     assert np.array_equal(
         profiles.learned_vectors(kind="user_learned", version=result.version, keys=["u0"])["u0"], after
     )
+
+
+def test_refresh_removes_the_learned_vector_of_a_shopper_who_opted_out() -> None:
+    # given a trained version and a shopper who then views a product with consent: false
+    _world()
+    result = services.retrieval_train(device="cpu", config=SMALL)
+    ingest(ev("product_view", datetime.now(UTC) - timedelta(seconds=5), user="u2", product_id="p10", consent=False))
+    # when the refresh runs
+    got = services.retrieval_users_refresh()
+    # then the learned vector is gone and nothing else was written
+    assert (got.checked, got.written, got.removed) == (1, 0, 1)
+    assert profiles.learned_vectors(kind="user_learned", version=result.version, keys=["u2"]) == {}
+    assert profiles.learned_vectors(kind="user_learned", version=result.version, keys=["u3"]) != {}
 
 
 def test_tasks_are_registered_on_the_ml_queue_with_time_limits() -> None:
