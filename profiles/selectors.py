@@ -164,8 +164,9 @@ def nearest_creatives(
 
     `space` (additive) is the version string `user_vector` answered with: for
     `user_learned:<v>` (or `item_learned:<v>`) the creatives' learned vectors of version
-    <v> are searched (the same space as the vector); for `user_content:…` or None the
-    MiniLM creative texts (the original behaviour)."""
+    <v> are searched (the same space as the vector); for `user_content:…` the MiniLM
+    creative texts (the original behaviour). Without `space`, the text space unless the
+    vector's dimension only fits the active learned creative space."""
     keys = None if creative_ids is None else [str(c) for c in creative_ids]
     if keys is not None and not keys:
         return []
@@ -174,6 +175,13 @@ def nearest_creatives(
         prefix, _, v = space.partition(":")
         if prefix in ("user_learned", "item_learned", "creative_learned") and v:
             kind, version = "creative_learned", v
+    else:
+        # no space named: a vector that cannot be a text vector but fits the active learned
+        # creative space is searched there (instead of silently finding nothing)
+        dim = int(np.asarray(vector).reshape(-1).shape[0])
+        text, learned = vectors.active("creative_text"), vectors.active("creative_learned")
+        if (text is None or text.dim != dim) and learned is not None and learned.dim == dim:
+            kind, version = "creative_learned", learned.version
     return [(int(key), d) for key, d in vectors.nearest(kind=kind, vector=vector, k=k, keys=keys, version=version)]
 
 

@@ -143,8 +143,12 @@ def test_train_writes_one_version_and_creatives_are_searched_in_the_learned_spac
         plan = "\n".join(r[0] for r in cur.fetchall())
     assert f"Index Scan using {vectors.index_name('creative_learned', v)}" in plan
     assert len(profiles.nearest_creatives(vector=got[1], k=10, space=got[0])) == 10
-    # and without a space (or with a content-space version) the MiniLM creative space is searched
-    assert profiles.nearest_creatives(vector=got[1], k=3) == []  # 16-d vector, 384-d text space: nothing
+    # and without a space a 16-d vector (no text space of that size) finds the learned space too
+    assert profiles.nearest_creatives(vector=got[1], k=3) == profiles.nearest_creatives(
+        vector=got[1], k=3, space=got[0]
+    )
+    # while a content-space version searches the MiniLM creative texts (none stored here)
+    assert profiles.nearest_creatives(vector=got[1], k=3, space="user_content:text-test") == []
     # and the same holdout evaluated from the stored artifact gives the same figures
     again = services.retrieval_evaluate(artifact=result.artifact)
     assert again["queries"] == result.metrics["queries"]
