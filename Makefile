@@ -61,3 +61,6 @@ bench-tracking: install
 # a compressed day of /rank traffic through the real services: even pacing vs daily budgets
 bench-pacing: install
 	$(PY) bench/pacing.py
+.PHONY: bench-retrieval
+bench-retrieval: install
+	$(PY) bench/retrieval.py

@@ -12,6 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adplatform.settings.local")
 app = Celery("adplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["ranking.retrieval"])  # retrieval tasks live in a sub-package of ranking
 
 # One place for every periodic schedule (STYLE §6).
 app.conf.beat_schedule = {
@@ -47,5 +48,11 @@ app.conf.beat_schedule = {
         "task": "tracking.frequency_prune",
         "schedule": crontab(minute=45),
         "options": {"expires": 3600.0},
+    },
+    # ranking.retrieval: learned shopper vectors of shoppers with new activity (between retrains)
+    "ranking-retrieval-users-refresh": {
+        "task": "ranking.retrieval_users_refresh",
+        "schedule": 600.0,
+        "options": {"queue": "ml", "expires": 600.0},
     },
 }

@@ -153,3 +153,22 @@ class ProductDoc(models.Model):
     class Meta:
         db_table = "profiles_product_doc"
         indexes = [GinIndex(fields=["category_path"], name="profiles_product_doc_cat_gin")]
+
+
+class EmbeddingEncoder(models.Model):
+    """The serialized encoder that produces a learned version's vectors (the two-tower
+    shopper tower for `user_learned`), so the vectors of shoppers with new activity can be
+    refreshed between retrains on any host (ranking.retrieval). Dropped with its version."""
+
+    kind = models.CharField(max_length=32)
+    version = models.CharField(max_length=128)
+    artifact = models.BinaryField()
+    checkpoint = models.CharField(max_length=64, blank=True)  # "tx_id:position" of the newest event trained on
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "profiles_embedding_encoder"
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="profiles_embedding_encoder_uniq")]
+
+    def __str__(self) -> str:
+        return f"encoder {self.kind}@{self.version}"

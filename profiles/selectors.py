@@ -18,7 +18,7 @@ from adplatform.eventlog import selectors as eventlog
 
 from . import vectors
 from .folding import PROFILE_EVENT_TYPES, cart_items, decayed, empty_state, epoch, from_epoch
-from .models import Segment, SegmentMembership, SegmentRun
+from .models import Embedding, EmbeddingEncoder, Segment, SegmentMembership, SegmentRun
 from .projections import fold_events, lam, read_states
 
 
@@ -157,14 +157,32 @@ def text_vector(*, text: str) -> np.ndarray | None:
 
 
 def nearest_creatives(
-    *, vector: np.ndarray, k: int, creative_ids: Collection[int] | None = None
+    *, vector: np.ndarray, k: int, creative_ids: Collection[int] | None = None, space: str | None = None
 ) -> list[tuple[int, float]]:
     """Up to k (creative_id, cosine distance) nearest to `vector` by HNSW, restricted to
-    `creative_ids` when given (filtered queries still return k when k exist)."""
+    `creative_ids` when given (filtered queries still return k when k exist).
+
+    `space` (additive) is the version string `user_vector` answered with: for
+    `user_learned:<v>` (or `item_learned:<v>`) the creatives' learned vectors of version
+    <v> are searched (the same space as the vector); for `user_content:…` the MiniLM
+    creative texts (the original behaviour). Without `space`, the text space unless the
+    vector's dimension only fits the active learned creative space."""
     keys = None if creative_ids is None else [str(c) for c in creative_ids]
     if keys is not None and not keys:
         return []
-    return [(int(key), d) for key, d in vectors.nearest(kind="creative_text", vector=vector, k=k, keys=keys)]
+    kind, version = "creative_text", None
+    if space is not None:
+        prefix, _, v = space.partition(":")
+        if prefix in ("user_learned", "item_learned", "creative_learned") and v:
+            kind, version = "creative_learned", v
+    else:
+        # no space named: a vector that cannot be a text vector but fits the active learned
+        # creative space is searched there (instead of silently finding nothing)
+        dim = int(np.asarray(vector).reshape(-1).shape[0])
+        text, learned = vectors.active("creative_text"), vectors.active("creative_learned")
+        if (text is None or text.dim != dim) and learned is not None and learned.dim == dim:
+            kind, version = "creative_learned", learned.version
+    return [(int(key), d) for key, d in vectors.nearest(kind=kind, vector=vector, k=k, keys=keys, version=version)]
 
 
 def nearest_products(
@@ -197,3 +215,55 @@ def segment_list() -> list[SegmentInfo]:
 
 def half_life_days() -> float:
     return float(settings.PROFILES_HALF_LIFE_DAYS)
+
+
+# --- learned vectors (ranking.retrieval; additive) -----------------------------------
+
+
+@dataclass(frozen=True)
+class LearnedEncoder:
+    kind: str
+    version: str
+    artifact: bytes
+    checkpoint: str  # "tx_id:position" of the newest event the encoder was trained on
+
+
+def learned_version(*, kind: str = "user_learned") -> str | None:
+    """The active version of a learned kind (user_learned | item_learned | creative_learned)."""
+    space = vectors.active(kind)
+    return space.version if space is not None else None
+
+
+def learned_encoder(*, kind: str = "user_learned", version: str | None = None) -> LearnedEncoder | None:
+    """The encoder stored with a learned version (the active one by default)."""
+    v = version or learned_version(kind=kind)
+    if v is None:
+        return None
+    row = EmbeddingEncoder.objects.filter(kind=kind, version=v).first()
+    if row is None:
+        return None
+    return LearnedEncoder(kind=kind, version=v, artifact=bytes(row.artifact), checkpoint=row.checkpoint)
+
+
+def learned_vector_hashes(*, kind: str, version: str, keys: Collection[str]) -> dict[str, str]:
+    """key → source hash of the stored learned vectors of `version` among `keys`."""
+    return dict(
+        Embedding.objects.filter(kind=kind, version=version, key__in=list(keys)).values_list("key", "source_hash")
+    )
+
+
+def learned_vectors(*, kind: str, version: str, keys: Collection[str]) -> dict[str, np.ndarray]:
+    return vectors.vectors_get(kind=kind, version=version, keys=keys)
+
+
+def product_text_vectors(*, product_ids: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """MiniLM text vectors of products in the active product_text version (all when
+    `product_ids` is None); {} before the first embeddings refresh."""
+    space = vectors.active("product_text")
+    if space is None:
+        return {}
+    if product_ids is None:
+        product_ids = list(
+            Embedding.objects.filter(kind="product_text", version=space.version).values_list("key", flat=True)
+        )
+    return vectors.vectors_get(kind="product_text", version=space.version, keys=product_ids)

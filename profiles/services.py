@@ -7,21 +7,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 from django.db import connection
+from django.utils import timezone
 
 from campaigns import selectors as campaigns
 
 from . import vectors
+from .models import Embedding, EmbeddingEncoder
 
 logger = logging.getLogger(__name__)
 
-LEARNED_KINDS = ("user_learned", "item_learned")
+LEARNED_KINDS = ("user_learned", "item_learned", "creative_learned")
 ERROR_LEARNED_KIND = "kind must be one of: " + ", ".join(LEARNED_KINDS) + "."
 ERROR_EMPTY = "vectors must not be empty."
 TEXT_DIM = 384
@@ -182,14 +184,27 @@ def embeddings_refresh(*, batch_size: int = 1024, progress: Progress | None = No
 
 
 def learned_embeddings_write(
-    *, kind: str, version: str, vectors: Mapping[str, Any], activate: bool, model: str = ""
+    *,
+    kind: str,
+    version: str,
+    vectors: Mapping[str, Any],
+    activate: bool,
+    model: str = "",
+    hashes: Mapping[str, str] | None = None,
+    encoder: bytes | None = None,
+    checkpoint: str = "",
 ) -> int:
     """Store the two-tower model's user or item vectors (any dimension, the same for the
     whole version), build the version's HNSW index, and optionally switch the pointer to
     it (old versions beyond one rollback version are dropped). Returns rows written.
 
-    Item keys are the learning pipeline's item ids (e.g. product ids); user keys are user
-    ids. An active `user_learned` version makes `user_vector` answer in that space."""
+    Item keys are the learning pipeline's item ids (product ids); `creative_learned` keys
+    are creative ids (the creative's vector in the item space, so `nearest_creatives`
+    can search with a `user_learned` vector of the same version); user keys are user ids.
+    An active `user_learned` version makes `user_vector` answer in that space.
+    Additive options: `hashes` (key → source hash, what the vector was computed from, for
+    idempotent refreshes), `encoder` (bytes of the model that computes this version's
+    vectors, with the event-log `checkpoint` it was trained up to)."""
     from . import vectors as store
 
     if kind not in LEARNED_KINDS:
@@ -198,12 +213,30 @@ def learned_embeddings_write(
         raise ValueError(ERROR_EMPTY)
     first = np.asarray(next(iter(vectors.values())), dtype=np.float32).reshape(-1)
     store.version_register(kind=kind, version=version, dim=int(first.shape[0]), model=model)
-    n = store.vectors_write(kind=kind, version=version, rows=((str(k), v, "") for k, v in vectors.items()))
+    hs = hashes or {}
+    n = store.vectors_write(
+        kind=kind, version=version, rows=((str(k), v, hs.get(str(k), "")) for k, v in vectors.items())
+    )
+    if encoder is not None:
+        EmbeddingEncoder.objects.update_or_create(
+            kind=kind,
+            version=version,
+            defaults={"artifact": encoder, "checkpoint": checkpoint, "created_at": timezone.now()},
+        )
     store.index_ensure(kind=kind, version=version)
     if activate:
         store.activate(kind=kind, version=version)
         store.versions_cleanup(kind=kind)
     return n
+
+
+def learned_embeddings_delete(*, kind: str, version: str, keys: Collection[str]) -> int:
+    """Remove keys from a learned version (e.g. creatives no longer approved)."""
+    if kind not in LEARNED_KINDS:
+        raise ValueError(ERROR_LEARNED_KIND)
+    if not keys:
+        return 0
+    return int(Embedding.objects.filter(kind=kind, version=version, key__in=list(keys)).delete()[0])
 
 
 def segments_recompute(*, k: int | None = None, seed: int = 0) -> Any:

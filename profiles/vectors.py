@@ -22,9 +22,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
-from .models import Embedding, EmbeddingSpace, EmbeddingVersion
+from .models import Embedding, EmbeddingEncoder, EmbeddingSpace, EmbeddingVersion
 
-KINDS = ("product_text", "creative_text", "user_content", "user_learned", "item_learned")
+KINDS = ("product_text", "creative_text", "user_content", "user_learned", "item_learned", "creative_learned")
 USER_KINDS = ("user_content", "user_learned")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9._:@+\-]{1,128}$")
 ERROR_KIND = "Unknown embedding kind {kind!r}; expected one of: " + ", ".join(KINDS) + "."
@@ -170,6 +170,7 @@ def versions_cleanup(*, kind: str, keep_previous: int = 1) -> list[str]:
                 .as_string(cur.cursor)
             )
             Embedding.objects.filter(kind=kind, version=ver.version).delete()
+            EmbeddingEncoder.objects.filter(kind=kind, version=ver.version).delete()
             ver.delete()
         dropped.append(ver.version)
     return dropped
