@@ -49,6 +49,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=45),
         "options": {"expires": 3600.0},
     },
+    # ranking.retrieval: nightly two-tower retrain, served only if it beats the current version
+    "ranking-retrieval-train": {
+        "task": "ranking.retrieval_train",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"queue": "ml", "expires": 6 * 3600.0},
+    },
     # ranking.retrieval: learned shopper vectors of shoppers with new activity (between retrains)
     "ranking-retrieval-users-refresh": {
         "task": "ranking.retrieval_users_refresh",

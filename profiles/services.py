@@ -13,19 +13,20 @@ from typing import Any
 
 import numpy as np
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns import selectors as campaigns
 
 from . import vectors
-from .models import Embedding, EmbeddingEncoder
+from .models import Embedding, EmbeddingEncoder, EmbeddingVersion
 
 logger = logging.getLogger(__name__)
 
 LEARNED_KINDS = ("user_learned", "item_learned", "creative_learned")
 ERROR_LEARNED_KIND = "kind must be one of: " + ", ".join(LEARNED_KINDS) + "."
 ERROR_EMPTY = "vectors must not be empty."
+ERROR_NO_LEARNED_VERSION = "No learned vectors of version {version}."
 TEXT_DIM = 384
 
 Progress = Callable[[str, int, int], None]
@@ -228,6 +229,25 @@ def learned_embeddings_write(
         store.activate(kind=kind, version=version)
         store.versions_cleanup(kind=kind)
     return n
+
+
+def learned_version_activate(*, version: str) -> list[str]:
+    """Serve learned `version` for every learned kind that has it (items and creatives
+    before shoppers, so a shopper vector never points into a space that is not served
+    yet); older versions beyond one rollback version are dropped. Returns the kinds switched."""
+    from . import vectors as store
+
+    switched = []
+    with transaction.atomic():
+        for kind in ("item_learned", "creative_learned", "user_learned"):
+            if EmbeddingVersion.objects.filter(kind=kind, version=version).exists():
+                store.activate(kind=kind, version=version)
+                switched.append(kind)
+    for kind in switched:
+        store.versions_cleanup(kind=kind)
+    if not switched:
+        raise ValueError(ERROR_NO_LEARNED_VERSION.format(version=version))
+    return switched
 
 
 def learned_embeddings_delete(*, kind: str, version: str, keys: Collection[str]) -> int:

@@ -468,7 +468,7 @@ class EvaluationReport:
     test_to: datetime | None
     models: dict[str, dict[str, Any]]  # kind → holdout metrics
     champion: dict[str, Any] | None  # the current champion on the same holdout
-    retrieval: dict[str, Any] | None = None  # recall@K / NDCG@K (hook: see offline_evaluate)
+    retrieval: dict[str, Any] | None = None  # recall@K / NDCG@K of retrieval on its own time split
 
 
 def offline_evaluate(
@@ -498,11 +498,7 @@ def offline_evaluate(
     if champion is not None and len(split.test):
         champion_metrics = training.score_holdout(TrainedModel.loads(bytes(champion.artifact)), ex, split.test)
         champion_metrics["version"] = champion.name
-    # ---- RETRIEVAL HOOK (lead): add recall@K / NDCG@K of `ranking.retrieval` (two-tower vs
-    # co-visitation) on the same time split here, e.g.
-    #   retrieval = ranking.retrieval.<evaluate>(test_from=split.test_from, ...)
-    # and pass it as EvaluationReport(retrieval=...). `evaluate` prints it when present.
-    retrieval: dict[str, Any] | None = None
+    retrieval = _retrieval_evaluate(device=device, seed=seed)
     return EvaluationReport(
         n_examples=len(ex),
         n_train=len(split.train),
@@ -514,3 +510,28 @@ def offline_evaluate(
         champion=champion_metrics,
         retrieval=retrieval,
     )
+
+
+def _retrieval_evaluate(*, device: str, seed: int) -> dict[str, Any] | None:
+    """Retrieval on a time split of the product interactions: a two-tower model trained on
+    the part before the split (nothing published) beside co-visitation and popularity, and
+    the served two-tower version re-scored on the same queries. None without interactions."""
+    from profiles import selectors as profiles_selectors
+
+    from .retrieval import services as retrieval
+
+    try:
+        fresh = retrieval.retrieval_train(device=device, seed=seed, publish=False)
+    except ValueError:
+        return None
+    out: dict[str, Any] = dict(sorted(fresh.metrics.items()))
+    served = profiles_selectors.learned_encoder()
+    if served is not None:
+        try:
+            champion = retrieval.retrieval_evaluate(artifact=served.artifact)
+        except ValueError:
+            champion = {}
+        for key, value in champion.items():
+            if key.startswith("two_tower."):
+                out[f"served:{served.version}.{key.removeprefix('two_tower.')}"] = value
+    return out

@@ -227,6 +227,66 @@ def retrieval_evaluate(
     return _metrics(ds, tm)
 
 
+PROMOTION_METRIC = "two_tower.recall@50"
+
+
+@dataclass(frozen=True)
+class RetrievalPromotion:
+    result: RetrievalTrainResult
+    promoted: bool
+    reason: str
+    champion_version: str | None = None
+    champion_metrics: dict[str, float] | None = None
+
+
+def retrieval_train_promote(
+    *,
+    until: datetime | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    config: TrainConfig | None = None,
+    metric: str = PROMOTION_METRIC,
+    progress: Callable[[int, float], None] | None = None,
+) -> RetrievalPromotion:
+    """Champion/challenger for retrieval: train and write a new version without serving it,
+    re-evaluate the served version's stored encoder on the challenger's holdout (same split,
+    same queries), and switch every learned space to the challenger only if its `metric`
+    (recall@50 by default) is higher. A refused challenger stays stored until the next
+    cleanup (for inspection)."""
+    champion = profiles_selectors.learned_encoder()
+    result = retrieval_train(
+        until=until, device=device, seed=seed, config=config, publish=True, activate=False, progress=progress
+    )
+    challenger = result.metrics.get(metric, math.nan)
+    if champion is None:
+        profiles_services.learned_version_activate(version=result.version)
+        return RetrievalPromotion(result=replace(result, activated=True), promoted=True, reason="no champion")
+    if champion.version == result.version:
+        return RetrievalPromotion(
+            result=result, promoted=False, reason="same version as the champion", champion_version=champion.version
+        )
+    champion_metrics = retrieval_evaluate(artifact=champion.artifact, until=until, device="cpu")
+    held = champion_metrics.get(metric, math.nan)
+    if not challenger > held:  # NaN never promotes
+        reason = f"{metric} {challenger:.4f} does not beat the champion's {held:.4f} on the same holdout"
+        logger.info("retrieval challenger %s refused: %s", result.version, reason)
+        return RetrievalPromotion(
+            result=result,
+            promoted=False,
+            reason=reason,
+            champion_version=champion.version,
+            champion_metrics=champion_metrics,
+        )
+    profiles_services.learned_version_activate(version=result.version)
+    return RetrievalPromotion(
+        result=replace(result, activated=True),
+        promoted=True,
+        reason=f"{metric} {challenger:.4f} > champion's {held:.4f}",
+        champion_version=champion.version,
+        champion_metrics=champion_metrics,
+    )
+
+
 @dataclass(frozen=True)
 class UsersRefreshResult:
     version: str | None

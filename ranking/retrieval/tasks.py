@@ -13,11 +13,14 @@ from . import services
 
 @shared_task(name="ranking.retrieval_train", queue="ml", time_limit=3600, soft_time_limit=3540)
 def retrieval_train(device: str = "auto", seed: int = 0) -> dict[str, Any]:
-    """Full retrain from the log; a second run on the same log trains the same model
-    (seeded) and rewrites the same version."""
-    result = services.retrieval_train(device=device, seed=seed)
+    """Full retrain from the log, served only if it beats the current version on the same
+    holdout; a second run on the same log trains the same model (seeded, same version)."""
+    outcome = services.retrieval_train_promote(device=device, seed=seed)
+    result = outcome.result
     return {
         "version": result.version,
+        "promoted": outcome.promoted,
+        "reason": outcome.reason,
         "metrics": result.metrics,
         "train_examples": result.train_examples,
         "users_written": result.users_written,

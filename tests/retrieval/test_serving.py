@@ -4,6 +4,7 @@ HNSW index, cold-start fallback to the content space, idempotent shopper refresh
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,3 +216,28 @@ def test_tasks_are_registered_on_the_ml_queue_with_time_limits() -> None:
 
 def test_refresh_without_a_learned_version_does_nothing() -> None:
     assert services.retrieval_users_refresh().version is None
+
+
+def test_a_challenger_is_served_only_if_it_beats_the_champion_on_the_same_holdout() -> None:
+    # given a log and no served learned version (recall@10: the small corpus makes recall@50 trivially 1)
+    _world()
+    metric = "two_tower.recall@10"
+    # when a first version is trained
+    first = services.retrieval_train_promote(device="cpu", config=SMALL, metric=metric)
+    # then it is served in every learned space
+    assert (first.promoted, first.reason) == (True, "no champion")
+    v1 = first.result.version
+    assert {s.kind: s.active_version for s in EmbeddingSpace.objects.all() if s.kind.endswith("_learned")} == {
+        "user_learned": v1,
+        "item_learned": v1,
+        "creative_learned": v1,
+    }
+    # when an untrained challenger (learning rate 0) is trained on the same log
+    worse = services.retrieval_train_promote(device="cpu", config=replace(SMALL, lr=0.0), metric=metric)
+    # then it is stored but refused, the champion having been re-scored on the same holdout
+    assert worse.promoted is False and worse.result.version != v1
+    assert worse.champion_version == v1 and worse.champion_metrics is not None
+    assert worse.result.metrics[metric] < worse.champion_metrics[metric]
+    assert EmbeddingVersion.objects.filter(kind="user_learned", version=worse.result.version).exists()
+    assert profiles.learned_version(kind="user_learned") == v1
+    assert profiles.learned_version(kind="creative_learned") == v1

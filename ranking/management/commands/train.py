@@ -17,7 +17,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--model", default="din_esmm", choices=["din_esmm", "logreg", "popularity"])
+        parser.add_argument(
+            "--model",
+            default="din_esmm",
+            choices=["din_esmm", "logreg", "popularity", "two_tower"],
+            help="two_tower: the retrieval model (learned shopper/product/creative vectors in pgvector)",
+        )
         parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="default: ML_DEVICE")
         parser.add_argument("--mode", default="full", choices=["full", "incremental"])
         parser.add_argument("--seed", type=int, default=0)
@@ -25,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="train even without new ad events")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["model"] == "two_tower":
+            self._two_tower(opts)
+            return
         try:
             result = services.model_train(
                 kind=opts["model"],
@@ -51,3 +59,17 @@ class Command(BaseCommand):
                 f"AUC {result.champion_metrics.get('auc')}"
             )
         self.stdout.write(("promoted: " if result.promoted else "not promoted: ") + result.reason)
+
+    def _two_tower(self, opts: dict[str, Any]) -> None:
+        from ranking.retrieval import services as retrieval
+
+        try:
+            outcome = retrieval.retrieval_train_promote(device=opts["device"] or "auto", seed=opts["seed"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        m = outcome.result.metrics
+        self.stdout.write(
+            f"{outcome.result.version}: recall@50 two-tower {m.get('two_tower.recall@50')} "
+            f"co-visitation {m.get('covisitation.recall@50')} popularity {m.get('popularity.recall@50')}"
+        )
+        self.stdout.write(("promoted: " if outcome.promoted else "not promoted: ") + outcome.reason)
