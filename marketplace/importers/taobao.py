@@ -241,6 +241,7 @@ def _import_ads(rows: list[dict[str, str]], maps: _Maps, result: TaobaoImportRes
                         "objective": "clicks",
                         "bid_model": "cpc",
                         "bid": Decimal("0.10"),
+                        "daily_budget": Decimal("1000"),  # history is not billed; drafts never serve
                         "start": CAMPAIGN_START,
                         "timezone": "Asia/Shanghai",
                     },
