@@ -28,7 +28,17 @@ import httpx
 import numpy as np
 
 from .stats import Interval, ratio_ci, ratio_diff_ci, wilson
-from .world import CURRENCY, PAGE_TYPES, PLACEMENT_BY_PAGE, PLACEMENTS, SHOP_URL, World, build_world, preset
+from .world import (
+    CURRENCY,
+    PAGE_TYPES,
+    PLACEMENT_BY_PAGE,
+    PLACEMENTS,
+    SHOP_URL,
+    World,
+    build_world,
+    generate_history,
+    preset,
+)
 
 POLICIES = ("auto", "random", "popular")
 BASELINE = "random"
@@ -150,6 +160,7 @@ class ClickMark:
     campaign_id: int
     pricing_model: str
     charge: Decimal
+    history: bool = False  # a click of the seeded history (imported, not billed)
 
 
 @dataclass
@@ -163,6 +174,10 @@ class PolicyTally:
     last_click: dict[str, ClickMark] = field(default_factory=dict)
     by_campaign: dict[int, ShopperTally] = field(default_factory=dict)
     unknown_creatives: int = 0
+    # orders the platform attributes to a click of the seeded history: not the policy's
+    # doing, so kept out of its metrics, but part of what the reports must show
+    history_conversions: int = 0
+    history_revenue: Decimal = Decimal(0)
 
     def _get(self, user_id: str) -> ShopperTally:
         return self.shoppers.setdefault(user_id, ShopperTally())
@@ -194,6 +209,10 @@ class PolicyTally:
         mark = self.last_click.get(user_id)
         if mark is None or not (mark.at <= at <= mark.at + self.attribution_window):
             return False
+        if mark.history:
+            self.history_conversions += 1
+            self.history_revenue += revenue
+            return False
         t, ct = self._get(user_id), self._camp(mark.campaign_id)
         t.conversions += 1
         ct.conversions += 1
@@ -203,6 +222,12 @@ class PolicyTally:
             t.spend += mark.charge
             ct.spend += mark.charge
         return True
+
+    def preload(self, clicks: dict[str, ClickMark]) -> None:
+        """Seed the last-click memory with the shoppers' clicks from before this run."""
+        for user_id, mark in clicks.items():
+            if user_id not in self.last_click or self.last_click[user_id].at < mark.at:
+                self.last_click[user_id] = mark
 
     def totals(self) -> ShopperTally:
         out = ShopperTally()
@@ -256,6 +281,10 @@ def policy_report(
             "revenue": str(tot.revenue.quantize(Decimal("0.01"))),
             "spend": str(tot.spend.quantize(Decimal("0.0001"))),
             "unknown_creatives": tally.unknown_creatives,
+            "history_attributed": {
+                "conversions": tally.history_conversions,
+                "revenue": str(tally.history_revenue.quantize(Decimal("0.01"))),
+            },
             "wilson": {
                 "ctr": wilson(tot.clicks, tot.impressions).as_dict(),
                 "cvr": wilson(tot.conversions, tot.clicks).as_dict(),
@@ -312,6 +341,23 @@ def manifest_world(manifest: dict[str, Any]) -> World:
     """Rebuild the seeded world (deterministic) from its manifest: size, seed, days, start."""
     cfg = preset(manifest["size"], seed=int(manifest["seed"]), days=int(manifest["days"]))
     return build_world(replace(cfg, start=datetime.fromisoformat(manifest["start"])))
+
+
+def history_clicks(world: World, manifest: dict[str, Any]) -> dict[str, ClickMark]:
+    """Each shopper's last click in the seeded history (regenerated: it is deterministic),
+    which the platform's attribution still sees within its window."""
+    campaign_ids = {k: int(v) for k, v in manifest["campaigns"].items()}
+    out: dict[str, ClickMark] = {}
+    for day in generate_history(world):
+        for x in day.exposures:
+            if x.clicked_at is None:
+                continue
+            user_id = world.shoppers[x.user_idx].user_id
+            prev = out.get(user_id)
+            if prev is None or prev.at <= x.clicked_at:
+                camp = world.creatives[x.creative_idx].campaign
+                out[user_id] = ClickMark(x.clicked_at, campaign_ids.get(camp, 0), "cpc", Decimal(0), history=True)
+    return out
 
 
 # --- HTTP runner ------------------------------------------------------------------------
@@ -440,7 +486,13 @@ class _Runner:
         self.day = float(world.cfg.days)  # the simulated present: the day after the history
         window = timedelta(seconds=cfg.attribution_window_seconds)
         self.tallies = {p: PolicyTally(attribution_window=window) for p in cfg.policies}
+        past = history_clicks(world, manifest)
+        for t in self.tallies.values():
+            t.preload(past)
         self.tally_lock = threading.Lock()
+        # one session at a time per shopper: her clicks and orders then reach the platform
+        # in the order the tally saw them (attribution is by time)
+        self.user_locks = [threading.Lock() for _ in world.shoppers]
 
     def _event(self, plan: SessionPlan, sid: str, n: int, type_: str, props: dict[str, Any], at: datetime) -> None:
         user_id = self.w.shoppers[plan.user_idx].user_id
@@ -554,7 +606,8 @@ class _Runner:
                 delay = slot - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            self.session(plan)
+            with self.user_locks[plan.user_idx]:
+                self.session(plan)
             with gate:
                 done[0] += 1
             if progress is not None:
@@ -642,9 +695,9 @@ def simulated_totals(tallies: dict[str, PolicyTally]) -> ReportTotals:
         tot = t.totals()
         imp += tot.impressions
         clk += tot.clicks
-        conv += tot.conversions
+        conv += tot.conversions + t.history_conversions
         spend += tot.spend
-        revenue += tot.revenue
+        revenue += tot.revenue + t.history_revenue
     return ReportTotals(imp, clk, conv, spend, revenue)
 
 

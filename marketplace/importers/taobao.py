@@ -219,7 +219,10 @@ def _import_ads(rows: list[dict[str, str]], maps: _Maps, result: TaobaoImportRes
         )
     result.products += products_upsert(products=products, actor=ACTOR).created
     for row in rows:
-        customer, campaign, adgroup = row["customer"], row["campaign_id"], row["adgroup_id"]
+        # a campaign id is taken to belong to one customer; keyed with it so a stray row can
+        # never attach a creative to another advertiser's campaign
+        customer, adgroup = row["customer"], row["adgroup_id"]
+        campaign = f"{customer}/{row['campaign_id']}"
         if adgroup in maps.creative and campaign in maps.campaign and customer in maps.advertiser:
             maps.creative_campaign[adgroup] = (maps.campaign[campaign], maps.advertiser[customer])
             continue
@@ -237,7 +240,7 @@ def _import_ads(rows: list[dict[str, str]], maps: _Maps, result: TaobaoImportRes
                 cid = campaigns.campaign_create(
                     advertiser_id=aid,
                     spec={
-                        "name": f"Taobao campaign {campaign}",
+                        "name": f"Taobao campaign {row['campaign_id']}",
                         "objective": "clicks",
                         "bid_model": "cpc",
                         "bid": Decimal("0.10"),
