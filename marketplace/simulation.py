@@ -726,6 +726,55 @@ def reports_settle(
         time.sleep(0.5)
 
 
+def simulation_report(
+    *,
+    world: World,
+    manifest: dict[str, Any],
+    cfg: SimulationConfig,
+    reconcile: bool = False,
+    reconcile_timeout: float = 120.0,
+    draws: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run the loop and build the report (JSON-ready); with `reconcile`, read the world's
+    advertisers' GET /reports totals before the run and wait for them to grow by the
+    simulated totals."""
+    tokens = [a["token"] for a in manifest["advertisers"].values() if a.get("token")]
+    today = datetime.now(UTC).date()
+    span = {"day_from": (today - timedelta(days=1)).isoformat(), "day_to": (today + timedelta(days=1)).isoformat()}
+    with httpx.Client(base_url=cfg.base_url.rstrip("/"), timeout=cfg.timeout) as client:
+        before = reports_totals(client, tokens, **span) if reconcile else None
+        result = simulate_run(world=world, manifest=manifest, cfg=cfg, progress=progress)
+        report: dict[str, Any] = {
+            "world": manifest["world"],
+            "policies": policy_report(result.tallies, baseline=BASELINE, draws=draws, seed=cfg.seed),
+            "sessions": result.sessions,
+            "events": {
+                "sent": result.events_sent,
+                "accepted": result.events_accepted,
+                "duplicates": result.events_duplicates,
+                "rejected": result.events_rejected,
+            },
+            "http_errors": result.http_errors,
+            "elapsed_s": round(result.elapsed, 2),
+            "sessions_per_s": round(result.sessions / result.elapsed, 2) if result.elapsed else None,
+        }
+        if before is not None:
+            expected = simulated_totals(result.tallies)
+            delta = reports_settle(
+                lambda: reports_totals(client, tokens, **span),
+                baseline=before,
+                expected=expected,
+                timeout=reconcile_timeout,
+            )
+            fields = ("impressions", "clicks", "conversions", "spend", "revenue")
+            report["reconciliation"] = {
+                k: {"simulated": str(getattr(expected, k)), "reported": str(getattr(delta, k))} for k in fields
+            }
+            report["reconciled"] = all(getattr(expected, k) == getattr(delta, k) for k in fields)
+    return report
+
+
 def interval_str(iv: dict[str, float], pct: bool = False) -> str:
     f = (lambda x: f"{100 * x:.2f}%") if pct else (lambda x: f"{x:.3f}")
     return f"{f(iv['value'])} [{f(iv['low'])}, {f(iv['high'])}]"

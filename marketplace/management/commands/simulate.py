@@ -8,11 +8,9 @@ revenue, spend and ROAS with 95 % intervals, optionally reconciles with GET /rep
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -22,11 +20,7 @@ from marketplace.simulation import (
     SimulationConfig,
     interval_str,
     manifest_world,
-    policy_report,
-    reports_settle,
-    reports_totals,
-    simulate_run,
-    simulated_totals,
+    simulation_report,
 )
 from marketplace.world import PRESETS
 
@@ -83,42 +77,17 @@ class Command(BaseCommand):
             seed=opts["seed"],
             attribution_window_seconds=window,
         )
-        tokens = [a["token"] for a in manifest["advertisers"].values() if a.get("token")]
-        today = datetime.now(UTC).date()
-        span = {"day_from": (today - timedelta(days=1)).isoformat(), "day_to": (today + timedelta(days=1)).isoformat()}
-        client = httpx.Client(base_url=opts["url"].rstrip("/"), timeout=30)
-        before = reports_totals(client, tokens, **span) if opts["reconcile"] else None
         total = sessions * len(policies) if sessions is not None else None
         with tqdm(total=total, desc="sessions", unit="session", file=self.stderr) as bar:
-            result = simulate_run(world=world, manifest=manifest, cfg=cfg, progress=bar.update)
-        report: dict[str, Any] = {
-            "world": manifest["world"],
-            "policies": policy_report(result.tallies, baseline=BASELINE, draws=opts["bootstrap"], seed=opts["seed"]),
-            "sessions": result.sessions,
-            "events": {
-                "sent": result.events_sent,
-                "accepted": result.events_accepted,
-                "duplicates": result.events_duplicates,
-                "rejected": result.events_rejected,
-            },
-            "http_errors": result.http_errors,
-            "elapsed_s": round(result.elapsed, 2),
-            "sessions_per_s": round(result.sessions / result.elapsed, 2) if result.elapsed else None,
-        }
-        if before is not None:
-            expected = simulated_totals(result.tallies)
-            delta = reports_settle(
-                lambda: reports_totals(client, tokens, **span),
-                baseline=before,
-                expected=expected,
-                timeout=opts["reconcile_timeout"],
+            report = simulation_report(
+                world=world,
+                manifest=manifest,
+                cfg=cfg,
+                reconcile=opts["reconcile"],
+                reconcile_timeout=opts["reconcile_timeout"],
+                draws=opts["bootstrap"],
+                progress=bar.update,
             )
-            report["reconciliation"] = {
-                k: {"simulated": str(getattr(expected, k)), "reported": str(getattr(delta, k))}
-                for k in ("impressions", "clicks", "conversions", "spend", "revenue")
-            }
-            report["reconciled"] = all(v["simulated"] == v["reported"] for v in report["reconciliation"].values())
-        client.close()
         self._print(report)
         if opts["json_path"] == "-":
             self.stdout.write(json.dumps(report, indent=1))
