@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -178,6 +178,7 @@ class PolicyTally:
     # doing, so kept out of its metrics, but part of what the reports must show
     history_conversions: int = 0
     history_revenue: Decimal = Decimal(0)
+    history_by_campaign: dict[int, ShopperTally] = field(default_factory=dict)
 
     def _get(self, user_id: str) -> ShopperTally:
         return self.shoppers.setdefault(user_id, ShopperTally())
@@ -212,6 +213,9 @@ class PolicyTally:
         if mark.history:
             self.history_conversions += 1
             self.history_revenue += revenue
+            ht = self.history_by_campaign.setdefault(mark.campaign_id, ShopperTally())
+            ht.conversions += 1
+            ht.revenue += revenue
             return False
         t, ct = self._get(user_id), self._camp(mark.campaign_id)
         t.conversions += 1
@@ -668,24 +672,58 @@ class ReportTotals:
         )
 
 
-def reports_totals(client: httpx.Client, tokens: Sequence[str], *, day_from: str, day_to: str) -> ReportTotals:
-    """Sum of GET /api/v1/reports totals over the advertisers whose tokens are given."""
-    imp = clk = conv = 0
-    spend = revenue = Decimal(0)
-    for token in tokens:
+def _report_totals(body: dict[str, Any]) -> ReportTotals:
+    t = body["totals"]
+    return ReportTotals(
+        int(t["impressions"]), int(t["clicks"]), int(t["conversions"]), Decimal(t["spend"]), Decimal(t["revenue"])
+    )
+
+
+def reports_by_advertiser(
+    client: httpx.Client, tokens: dict[int, str], *, day_from: str, day_to: str
+) -> dict[int, ReportTotals]:
+    """GET /api/v1/reports totals of each advertiser (its own token) over [day_from, day_to]."""
+    out = {}
+    for advertiser_id, token in tokens.items():
         r = client.get(
             "/api/v1/reports",
             params={"from": day_from, "to": day_to, "group_by": "campaign"},
             headers={"Authorization": f"Bearer {token}"},
         )
         r.raise_for_status()
-        t = r.json()["totals"]
-        imp += int(t["impressions"])
-        clk += int(t["clicks"])
-        conv += int(t["conversions"])
-        spend += Decimal(t["spend"])
-        revenue += Decimal(t["revenue"])
-    return ReportTotals(imp, clk, conv, spend, revenue)
+        out[advertiser_id] = _report_totals(r.json())
+    return out
+
+
+def sum_totals(items: Iterable[ReportTotals]) -> ReportTotals:
+    out = ReportTotals(0, 0, 0, Decimal(0), Decimal(0))
+    for t in items:
+        out = ReportTotals(
+            out.impressions + t.impressions,
+            out.clicks + t.clicks,
+            out.conversions + t.conversions,
+            out.spend + t.spend,
+            out.revenue + t.revenue,
+        )
+    return out
+
+
+def simulated_by_advertiser(
+    tallies: dict[str, PolicyTally], campaign_advertiser: dict[int, int]
+) -> dict[int, ReportTotals]:
+    """What each advertiser's reports should grow by: the run's ads plus the orders the
+    platform attributes to history clicks."""
+    acc: dict[int, list[Any]] = {}
+    for t in tallies.values():
+        for source in (t.by_campaign, t.history_by_campaign):
+            for campaign_id, ct in source.items():
+                a = acc.setdefault(campaign_advertiser.get(campaign_id, 0), [0, 0, 0, Decimal(0), Decimal(0)])
+                a[0] += ct.impressions
+                a[1] += ct.clicks
+                a[2] += ct.conversions
+                a[3] += ct.spend
+                a[4] += ct.revenue
+    return {k: ReportTotals(*v) for k, v in acc.items()}
 
 
 def simulated_totals(tallies: dict[str, PolicyTally]) -> ReportTotals:
@@ -701,29 +739,48 @@ def simulated_totals(tallies: dict[str, PolicyTally]) -> ReportTotals:
     return ReportTotals(imp, clk, conv, spend, revenue)
 
 
+# The reports API prints money with 4 decimals (ROUND_HALF_UP): an advertiser's spend growth
+# read as after − before carries two roundings, each at most half a unit of the 4th decimal.
+SPEND_TOLERANCE = Decimal("0.0001")
+
+
+def reconciles(expected: ReportTotals, reported: ReportTotals) -> bool:
+    """Counts and revenue (2 decimals) equal; spend within the API's rounding."""
+    return (
+        (expected.impressions, expected.clicks, expected.conversions, expected.revenue)
+        == (reported.impressions, reported.clicks, reported.conversions, reported.revenue)
+    ) and abs(expected.spend - reported.spend) <= SPEND_TOLERANCE
+
+
 def reports_settle(
-    fetch: Callable[[], ReportTotals],
+    fetch: Callable[[], dict[int, ReportTotals]],
     *,
-    baseline: ReportTotals,
-    expected: ReportTotals,
+    baseline: dict[int, ReportTotals],
+    expected: dict[int, ReportTotals],
     timeout: float = 60.0,
-    wait: Callable[[], None] | None = None,
-) -> ReportTotals:
-    """Poll the reports until their growth since `baseline` reaches `expected` (the
-    projections run asynchronously) or `timeout` passes; returns the last growth seen."""
+) -> dict[int, ReportTotals]:
+    """Poll the reports until each advertiser's growth since `baseline` reconciles with
+    `expected` (the projections run asynchronously) or `timeout` passes; returns the last
+    growth seen per advertiser."""
     deadline = time.monotonic() + timeout
+    zero = ReportTotals(0, 0, 0, Decimal(0), Decimal(0))
     while True:
-        if wait is not None:
-            wait()
-        delta = fetch().minus(baseline)
-        reached = (delta.impressions, delta.clicks, delta.conversions) >= (
-            expected.impressions,
-            expected.clicks,
-            expected.conversions,
-        ) and delta.revenue >= expected.revenue
-        if reached or time.monotonic() >= deadline:
+        now = fetch()
+        delta = {a: now[a].minus(baseline.get(a, zero)) for a in now}
+        if all(reconciles(expected.get(a, zero), delta[a]) for a in delta) or time.monotonic() >= deadline:
             return delta
         time.sleep(0.5)
+
+
+def campaign_advertisers(world: World, manifest: dict[str, Any]) -> dict[int, int]:
+    """Platform campaign id → platform advertiser id, from the manifest."""
+    adv = {k: int(v["id"]) for k, v in manifest["advertisers"].items()}
+    camp = {k: int(v) for k, v in manifest["campaigns"].items()}
+    return {camp[c.key]: adv[c.advertiser] for c in world.campaigns if c.key in camp and c.advertiser in adv}
+
+
+def advertiser_tokens(manifest: dict[str, Any]) -> dict[int, str]:
+    return {int(v["id"]): v["token"] for v in manifest["advertisers"].values() if v.get("token")}
 
 
 def simulation_report(
@@ -737,13 +794,13 @@ def simulation_report(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run the loop and build the report (JSON-ready); with `reconcile`, read the world's
-    advertisers' GET /reports totals before the run and wait for them to grow by the
-    simulated totals."""
-    tokens = [a["token"] for a in manifest["advertisers"].values() if a.get("token")]
+    advertisers' GET /reports totals before the run and wait for each to grow by what the
+    simulator counted for it."""
+    tokens = advertiser_tokens(manifest)
     today = datetime.now(UTC).date()
     span = {"day_from": (today - timedelta(days=1)).isoformat(), "day_to": (today + timedelta(days=1)).isoformat()}
     with httpx.Client(base_url=cfg.base_url.rstrip("/"), timeout=cfg.timeout) as client:
-        before = reports_totals(client, tokens, **span) if reconcile else None
+        before = reports_by_advertiser(client, tokens, **span) if reconcile else None
         result = simulate_run(world=world, manifest=manifest, cfg=cfg, progress=progress)
         report: dict[str, Any] = {
             "world": manifest["world"],
@@ -760,18 +817,20 @@ def simulation_report(
             "sessions_per_s": round(result.sessions / result.elapsed, 2) if result.elapsed else None,
         }
         if before is not None:
-            expected = simulated_totals(result.tallies)
+            expected = simulated_by_advertiser(result.tallies, campaign_advertisers(world, manifest))
             delta = reports_settle(
-                lambda: reports_totals(client, tokens, **span),
+                lambda: reports_by_advertiser(client, tokens, **span),
                 baseline=before,
                 expected=expected,
                 timeout=reconcile_timeout,
             )
+            sim, rep = sum_totals(expected.values()), sum_totals(delta.values())
             fields = ("impressions", "clicks", "conversions", "spend", "revenue")
             report["reconciliation"] = {
-                k: {"simulated": str(getattr(expected, k)), "reported": str(getattr(delta, k))} for k in fields
+                k: {"simulated": str(getattr(sim, k)), "reported": str(getattr(rep, k))} for k in fields
             }
-            report["reconciled"] = all(getattr(expected, k) == getattr(delta, k) for k in fields)
+            zero = ReportTotals(0, 0, 0, Decimal(0), Decimal(0))
+            report["reconciled"] = all(reconciles(expected.get(a, zero), delta[a]) for a in delta)
     return report
 
 
