@@ -323,22 +323,33 @@ class SessionPlan:
     user_idx: int
 
 
-def session_plans(world: World, groups: dict[str, list[int]], sessions_per_policy: int, seed: int) -> list[SessionPlan]:
+def iter_session_plans(
+    world: World, groups: dict[str, list[int]], sessions_per_policy: int | None, seed: int
+) -> Iterator[SessionPlan]:
     """Each policy gets the same number of sessions, interleaved in time (round-robin), so
     time effects (pacing, budgets, retraining) hit every arm alike. Within an arm, shoppers
-    are drawn in proportion to their activity."""
+    are drawn in proportion to their activity. Endless with `sessions_per_policy=None`."""
     rng = np.random.default_rng([seed, 2])
-    per: dict[str, np.ndarray] = {}
-    for p, users in groups.items():
-        act = world.user_activity[np.asarray(users, dtype=np.int64)] if users else np.ones(0)
-        prob = act / act.sum() if len(users) else act
-        per[p] = rng.choice(np.asarray(users, dtype=np.int64), sessions_per_policy, p=prob) if users else np.zeros(0)
-    plans: list[SessionPlan] = []
-    for i in range(sessions_per_policy):
-        for p in groups:
-            if len(per[p]):
-                plans.append(SessionPlan(len(plans), p, int(per[p][i])))
-    return plans
+    arms = []
+    for p, members in groups.items():
+        if members:
+            idx = np.asarray(members, dtype=np.int64)
+            act = world.user_activity[idx]
+            arms.append((p, idx, np.cumsum(act) / act.sum()))
+    index = 0
+    round_ = 0
+    while sessions_per_policy is None or round_ < sessions_per_policy:
+        for p, users, cdf in arms:
+            k = min(int(np.searchsorted(cdf, rng.random(), side="right")), len(users) - 1)
+            yield SessionPlan(index, p, int(users[k]))
+            index += 1
+        round_ += 1
+        if not arms:
+            return
+
+
+def session_plans(world: World, groups: dict[str, list[int]], sessions_per_policy: int, seed: int) -> list[SessionPlan]:
+    return list(iter_session_plans(world, groups, sessions_per_policy, seed))
 
 
 def manifest_world(manifest: dict[str, Any]) -> World:
@@ -592,7 +603,7 @@ class _Runner:
                     with self.tally_lock:
                         tally.order(user_id, order_at, Decimal(prod.price))
 
-    def run(self, plans: list[SessionPlan], progress: Callable[[int], None] | None) -> SimulationResult:
+    def run(self, plans: Iterator[SessionPlan], progress: Callable[[int], None] | None) -> SimulationResult:
         cfg = self.cfg
         started = time.monotonic()
         deadline = started + cfg.duration if cfg.duration else None
@@ -600,26 +611,35 @@ class _Runner:
         next_slot = [started]
         done = [0]
 
-        def work(plan: SessionPlan) -> None:
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            if cfg.rate:
-                with gate:  # open-loop start times: one session every 1/rate seconds
-                    slot = next_slot[0]
-                    next_slot[0] = max(slot, time.monotonic()) + 1.0 / cfg.rate
-                delay = slot - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            with self.user_locks[plan.user_idx]:
-                self.session(plan)
+        def take() -> tuple[SessionPlan, float] | None:
             with gate:
-                done[0] += 1
-            if progress is not None:
-                progress(1)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                plan = next(plans, None)
+                if plan is None:
+                    return None
+                # open-loop start times with --rate: one session every 1/rate seconds
+                slot = next_slot[0]
+                if cfg.rate:
+                    next_slot[0] = max(slot, time.monotonic()) + 1.0 / cfg.rate
+                return plan, slot
+
+        def worker() -> None:
+            while (got := take()) is not None:
+                plan, slot = got
+                delay = slot - time.monotonic()
+                if cfg.rate and delay > 0:
+                    time.sleep(delay)
+                with self.user_locks[plan.user_idx]:
+                    self.session(plan)
+                with gate:
+                    done[0] += 1
+                if progress is not None:
+                    progress(1)
 
         try:
             with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
-                for f in [pool.submit(work, p) for p in plans]:
+                for f in [pool.submit(worker) for _ in range(cfg.concurrency)]:
                     f.result()
             self.shop.flush()
         finally:
@@ -645,9 +665,10 @@ def simulate_run(
     for p in cfg.policies:
         if p not in POLICIES:
             raise ValueError(f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
+    if cfg.sessions is None and not cfg.duration:
+        raise ValueError("give sessions, a duration, or both")
     groups = assign_shoppers(len(world.shoppers), cfg.users, cfg.policies, cfg.seed)
-    per_policy = cfg.sessions if cfg.sessions is not None else 1_000_000
-    plans = session_plans(world, groups, per_policy, cfg.seed)
+    plans = iter_session_plans(world, groups, cfg.sessions, cfg.seed)
     return _Runner(world, manifest, cfg).run(plans, progress)
 
 

@@ -15,6 +15,7 @@ from marketplace.simulation import (
     PolicyTally,
     ad_outcomes,
     assign_shoppers,
+    iter_session_plans,
     policy_report,
     session_pages,
     session_plans,
@@ -177,3 +178,14 @@ def test_orders_after_a_history_click_are_kept_apart_from_the_policy() -> None:
     assert (t.totals().conversions, t.totals().revenue) == (1, Decimal("7.00"))
     sim = simulated_totals({"auto": t})
     assert (sim.clicks, sim.conversions, sim.revenue, sim.spend) == (1, 2, Decimal("17.00"), Decimal("0.40"))
+
+
+def test_endless_plans_for_a_duration_start_like_the_bounded_ones(world) -> None:  # type: ignore[no-untyped-def]
+    # given the same groups and seed
+    groups = assign_shoppers(len(world.shoppers), 30, ["random", "auto"], seed=8)
+    # when plans are drawn without a session count (a --duration run)
+    endless = iter_session_plans(world, groups, None, seed=8)
+    first = [next(endless) for _ in range(40)]
+    # then they are the bounded plans' prefix, and the generator keeps going
+    assert first == session_plans(world, groups, 20, seed=8)
+    assert next(endless).index == 40

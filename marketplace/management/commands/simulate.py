@@ -8,6 +8,7 @@ revenue, spend and ROAS with 95 % intervals, optionally reconciles with GET /rep
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,15 @@ class Command(BaseCommand):
             seed=opts["seed"],
             attribution_window_seconds=window,
         )
-        total = sessions * len(policies) if sessions is not None else None
-        with tqdm(total=total, desc="sessions", unit="session", file=self.stderr) as bar:
+        # progress + ETA: by sessions, or by elapsed seconds when only a duration is given
+        by_time = sessions is None
+        total = float(opts["duration"]) if sessions is None else float(sessions * len(policies))
+        with tqdm(total=total, desc="sessions" if not by_time else "seconds", file=self.stderr) as bar:
+            t0 = time.monotonic()
+
+            def tick(n: int) -> None:
+                bar.update(min(time.monotonic() - t0, total) - bar.n if by_time else n)
+
             report = simulation_report(
                 world=world,
                 manifest=manifest,
@@ -86,7 +94,7 @@ class Command(BaseCommand):
                 reconcile=opts["reconcile"],
                 reconcile_timeout=opts["reconcile_timeout"],
                 draws=opts["bootstrap"],
-                progress=bar.update,
+                progress=tick,
             )
         self._print(report)
         if opts["json_path"] == "-":
