@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 
 from marketplace.simulation import (
     ClickMark,
@@ -189,3 +190,14 @@ def test_endless_plans_for_a_duration_start_like_the_bounded_ones(world) -> None
     # then they are the bounded plans' prefix, and the generator keeps going
     assert first == session_plans(world, groups, 20, seed=8)
     assert next(endless).index == 40
+
+
+def test_simulate_command_asks_for_a_seeded_world_first(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # given no manifest under the var dir
+    settings.VAR_DIR = tmp_path
+    # when simulate is started, then it says which seeding command to run, before any HTTP
+    with pytest.raises(CommandError) as err:
+        call_command("simulate", "--key", "k", "--size", "test", "--world-seed", "9")
+    assert str(err.value) == (
+        f"no manifest at {tmp_path}/marketplace/test-9.json: run `manage.py seed_demo --size test --seed 9` first"
+    )

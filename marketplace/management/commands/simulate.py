@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -87,15 +88,18 @@ class Command(BaseCommand):
             def tick(n: int) -> None:
                 bar.update(min(time.monotonic() - t0, total) - bar.n if by_time else n)
 
-            report = simulation_report(
-                world=world,
-                manifest=manifest,
-                cfg=cfg,
-                reconcile=opts["reconcile"],
-                reconcile_timeout=opts["reconcile_timeout"],
-                draws=opts["bootstrap"],
-                progress=tick,
-            )
+            try:
+                report = simulation_report(
+                    world=world,
+                    manifest=manifest,
+                    cfg=cfg,
+                    reconcile=opts["reconcile"],
+                    reconcile_timeout=opts["reconcile_timeout"],
+                    draws=opts["bootstrap"],
+                    progress=tick,
+                )
+            except (RuntimeError, httpx.HTTPError) as exc:  # the platform refused us (key, scope, input)
+                raise CommandError(str(exc)) from exc
         self._print(report)
         if opts["json_path"] == "-":
             self.stdout.write(json.dumps(report, indent=1))
