@@ -52,3 +52,12 @@ bench-profiles: install
 
 bench-loadgen: install
 	$(PY) bench/loadgen.py
+
+.PHONY: bench-tracking
+bench-tracking: install
+	$(PY) bench/tracking.py
+
+.PHONY: bench-pacing
+# a compressed day of /rank traffic through the real services: even pacing vs daily budgets
+bench-pacing: install
+	$(PY) bench/pacing.py

@@ -42,4 +42,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=0),
         "options": {"queue": "ml", "expires": 6 * 3600.0},
     },
+    # tracking: frequency rows older than the retention (longer than any cap window)
+    "tracking-frequency-prune": {
+        "task": "tracking.frequency_prune",
+        "schedule": crontab(minute=45),
+        "options": {"expires": 3600.0},
+    },
 }

@@ -42,3 +42,23 @@ def products_by_id(product_ids: Iterable[str]) -> dict[str, ProductInfo]:
 
 def product_count() -> int:
     return Product.objects.count()
+
+
+def product_list(*, category: str | None = None, query: str | None = None, limit: int = 24) -> list[ProductInfo]:
+    """Products for browsing (the demo storefront): in a category (any level of the path)
+    and/or whose title contains `query`, in-stock first."""
+    qs = Product.objects.all()
+    if category:
+        qs = qs.filter(category_path__contains=[category])
+    if query:
+        qs = qs.filter(title__icontains=query)
+    return [_info(p) for p in qs.order_by("-in_stock", "product_id")[:limit]]
+
+
+def category_tree() -> list[tuple[str, list[str]]]:
+    """Top-level categories with their sub-categories (next path level), sorted by name."""
+    tree: dict[str, set[str]] = {}
+    for path in Product.objects.values_list("category_path", flat=True).distinct():
+        if path:
+            tree.setdefault(path[0], set()).update(path[1:2])
+    return [(top, sorted(children)) for top, children in sorted(tree.items())]

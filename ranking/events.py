@@ -35,7 +35,29 @@ AD_DECISION_MADE = register(
 )
 AD_IMPRESSED = register(EventType("AdImpressed", version=1))
 AD_CLICKED = register(EventType("AdClicked", version=1))
-CONVERSION_ATTRIBUTED = register(EventType("ConversionAttributed", version=1))
+# The order id is the shop's handle on a person: it goes on erasure, the business facts stay.
+CONVERSION_ATTRIBUTED = register(
+    EventType(
+        "ConversionAttributed",
+        version=1,
+        personal=True,
+        erasure_keeps=frozenset(
+            {
+                "request_id",
+                "creative_id",
+                "campaign_id",
+                "advertiser_id",
+                "placement",
+                "revenue",
+                "charge",
+                "currency",
+                "segment",
+                "click_event_id",
+                "pricing_model",
+            }
+        ),
+    )
+)
 
 AD_DELIVERY_EVENT_TYPES = frozenset(
     {AD_DECISION_MADE.name, AD_IMPRESSED.name, AD_CLICKED.name, CONVERSION_ATTRIBUTED.name}

@@ -7,6 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
+from django.db import connection
+from psycopg.pq import Format
+
 
 @dataclass(frozen=True)
 class RecentImpression:
@@ -15,7 +19,25 @@ class RecentImpression:
     at: datetime
 
 
+_RECENT_SQL = (
+    "SELECT campaign_id, creative_id, at FROM tracking_recent_impression"
+    " WHERE user_key = %s AND at >= %s ORDER BY at DESC"
+)
+
+
+_TIMESTAMPTZ_OID = 1184
+# psycopg's C timestamptz loader: Django's (a Python subclass re-applying the time zone)
+# costs several times as much per row; the session time zone is UTC either way.
+_C_TIMESTAMPTZ = psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
+
+
 def recent_impressions(*, user_id: str, since: datetime) -> list[RecentImpression]:
-    """The shopper's recorded impressions since `since` (frequency caps), newest first.
-    Current within the request that follows the impression beacon."""
-    return []
+    """The shopper's recorded impressions since `since` (inclusive; frequency caps), newest
+    first. Current within the request that follows the impression beacon (the row commits
+    with the AdImpressed event). Empty for shoppers without consent (no frequency profile)."""
+    connection.ensure_connection()  # plain SQL on the raw connection: one index-only scan per /rank
+    with connection.connection.cursor() as cur:
+        if _C_TIMESTAMPTZ is not None:
+            cur.adapters.register_loader(_TIMESTAMPTZ_OID, _C_TIMESTAMPTZ)
+        cur.execute(_RECENT_SQL, [user_id, since])
+        return [RecentImpression(campaign_id, creative_id, at) for campaign_id, creative_id, at in cur.fetchall()]

@@ -189,3 +189,33 @@ PROFILES_TEXT_MODEL_DIR = env.str("PROFILES_TEXT_MODEL_DIR", default="")
 PROFILES_HNSW_EF_SEARCH = env.int("PROFILES_HNSW_EF_SEARCH", default=100)
 # Number of shopper segments; 0 picks k by silhouette between 2 and 12.
 PROFILES_SEGMENTS_K = env.int("PROFILES_SEGMENTS_K", default=0)
+
+# --- tracking --------------------------------------------------------------------------
+# HMAC key of the impression/click tokens; production requires it (settings/production.py).
+TRACKING_SECRET = env.str("TRACKING_SECRET", default="dev-only-insecure-tracking-secret")
+# How long an issued impression/click token stays valid.
+TRACKING_TOKEN_TTL_SECONDS = env.int("TRACKING_TOKEN_TTL_SECONDS", default=24 * 3600)
+# A conversion is attributed to the shopper's last ad click at most this long before it.
+ATTRIBUTION_WINDOW_SECONDS = env.int("ATTRIBUTION_WINDOW_SECONDS", default=7 * 24 * 3600)
+# Publishable key (scopes ads:rank + events:write) the demo storefront page hands its
+# snippet; empty: pass ?key= to /storefront/.
+STOREFRONT_PUBLISHABLE_KEY = env.str("STOREFRONT_PUBLISHABLE_KEY", default="")
+# Frequency rows older than this are pruned hourly: keep it above the longest cap window.
+TRACKING_FREQUENCY_RETENTION_SECONDS = env.int("TRACKING_FREQUENCY_RETENTION_SECONDS", default=30 * 24 * 3600)
+
+# --- delivery (/rank) ------------------------------------------------------------------
+# Campaign/creative structure is cached per process this long; spend is re-read every
+# DELIVERY_SPEND_TTL_SECONDS (staleness bounds of eligibility, docs/delivery.md).
+DELIVERY_CAMPAIGNS_TTL_SECONDS = env.float("DELIVERY_CAMPAIGNS_TTL_SECONDS", default=10.0)
+DELIVERY_SPEND_TTL_SECONDS = env.float("DELIVERY_SPEND_TTL_SECONDS", default=1.0)
+# At most one ad per advertiser in a response.
+DELIVERY_ONE_AD_PER_ADVERTISER = env.bool("DELIVERY_ONE_AD_PER_ADVERTISER", default=True)
+# Share of responses that may carry one exploratory ad (a creative with little data).
+DELIVERY_EXPLORATION_RATE = env.float("DELIVERY_EXPLORATION_RATE", default=0.1)
+# Below this many impressions a creative is "new" (exploration pool, Thompson sampling).
+DELIVERY_EXPLORATION_MIN_IMPRESSIONS = env.int("DELIVERY_EXPLORATION_MIN_IMPRESSIONS", default=200)
+# Nearest creatives fetched by vector per request, and the most candidates scored.
+DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=50)
+DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
+# Even pacing: seconds between controller updates of the delivery probability.
+DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)

@@ -1,0 +1,37 @@
+"""Read models of delivery: the pacing controller's state (written by the pacing service,
+atomically per tick) and per-creative/variant serving statistics (the `delivery_stats`
+projection of impressions and clicks, read by exploration and the variant bandit)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class PacingState(models.Model):
+    """Throttle (delivery probability) of one even-paced campaign on its local day."""
+
+    campaign_id = models.BigIntegerField(primary_key=True)
+    day = models.DateField()  # campaign-local day the state belongs to
+    throttle = models.FloatField(default=1.0)
+    spent_at_tick = models.DecimalField(max_digits=18, decimal_places=6, default=0)  # spend today at tick_at
+    tick_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "delivery_pacing_state"
+
+
+class CreativeStats(models.Model):
+    """Impressions and clicks of a creative, split by variant (-1: the base creative or
+    unknown) and shopper segment ("" = none)."""
+
+    creative_id = models.BigIntegerField()
+    variant = models.IntegerField()
+    segment = models.CharField(max_length=128)
+    impressions = models.BigIntegerField(default=0)
+    clicks = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "delivery_creative_stats"
+        constraints = [
+            models.UniqueConstraint(fields=["creative_id", "variant", "segment"], name="delivery_stats_uniq")
+        ]

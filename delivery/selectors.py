@@ -1,0 +1,48 @@
+"""Reads of delivery's own read models: serving statistics per creative/variant/segment
+and the pacing controller's state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from .exploration import Counts
+from .models import CreativeStats, PacingState
+
+
+@dataclass(frozen=True)
+class ServingStats:
+    by_creative: dict[int, Counts]
+    by_variant: dict[int, dict[tuple[int | None, str], Counts]]  # creative → (variant, segment) → counts
+
+
+def serving_stats() -> ServingStats:
+    """All counters in one query (one row per creative × variant × segment served)."""
+    by_creative: dict[int, list[int]] = {}
+    by_variant: dict[int, dict[tuple[int | None, str], Counts]] = {}
+    for cid, variant, segment, imps, clicks in CreativeStats.objects.values_list(
+        "creative_id", "variant", "segment", "impressions", "clicks"
+    ):
+        tot = by_creative.setdefault(cid, [0, 0])
+        tot[0] += imps
+        tot[1] += clicks
+        by_variant.setdefault(cid, {})[(None if variant < 0 else variant, segment)] = Counts(imps, clicks)
+    return ServingStats(by_creative={k: Counts(v[0], v[1]) for k, v in by_creative.items()}, by_variant=by_variant)
+
+
+@dataclass(frozen=True)
+class PacingRow:
+    campaign_id: int
+    day: date
+    throttle: float
+    spent_at_tick: Decimal
+    tick_at: datetime
+
+
+def pacing_states(*, campaign_ids: Iterable[int]) -> dict[int, PacingRow]:
+    return {
+        r.campaign_id: PacingRow(r.campaign_id, r.day, r.throttle, r.spent_at_tick, r.tick_at)
+        for r in PacingState.objects.filter(campaign_id__in=list(campaign_ids))
+    }

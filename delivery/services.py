@@ -1,0 +1,584 @@
+"""Writes of delivery: the /rank decision (`rank_decide`: eligibility → candidates →
+one batched scoring call → auction → pacing/exploration → variants → tracking URLs →
+AdDecisionMade appended) and the pacing controller's tick (`pacing_tick`).
+
+Time and randomness are injected (`now=`, `rng=`) so that decisions replay exactly in
+tests and simulations."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from adplatform.eventlog.services import append_events
+from campaigns.selectors import DeliveryCampaign, local_day
+from profiles import selectors as profiles
+from ranking import selectors as ranking
+from ranking.selectors import ScoringRequest
+from tracking import selectors as tracking_selectors
+from tracking import services as tracking
+
+from . import candidates as cands
+from . import eligibility as rules
+from . import explain, exploration, pacing, state, variants
+from .auction import Bid, Win, ecpm_of, rank_order, run_auction
+from .decisionlog import decision_event
+from .models import PacingState
+
+POLICIES = ("auto", "random", "popular")
+PAGE_TYPES = ("home", "category", "product", "search", "cart")
+MAX_CANDIDATES_REQUESTED = 500
+ERROR_UNKNOWN_PLACEMENT = "Unknown placement {key!r}."
+ERROR_UNKNOWN_POLICY = "Unknown policy; use one of: auto, random, popular."
+
+
+class UnknownPlacementError(Exception):
+    """The request names a placement that does not exist."""
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    user_id: str
+    placement: str
+    page_type: str
+    limit: int = 1
+    session_id: str | None = None
+    category_id: str | None = None
+    product_id: str | None = None
+    query: str | None = None
+    device: str | None = None
+    geo: str | None = None
+    candidates: tuple[int, ...] | None = None  # re-ranking mode
+    explain: bool = False
+    policy: str = "auto"
+
+
+@dataclass(frozen=True)
+class RankedAd:
+    creative_id: int
+    campaign_id: int
+    advertiser_id: int
+    product_id: str | None
+    headline: str
+    body: str
+    image_url: str
+    landing_url: str
+    click_url: str
+    impression_url: str
+    position: int
+    pricing_model: str
+    charge: Decimal
+    p_click: float
+    p_conversion: float
+    ecpm: float
+    variant: int | None = None
+    reasons: list[dict[str, str]] | None = None
+    score_breakdown: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RankResult:
+    request_id: str
+    model_version: str
+    ads: list[RankedAd] = field(default_factory=list)
+
+
+def _slot_values(sc: state.ServableCreative, query: str | None) -> dict[str, str]:
+    p = sc.product
+    values: dict[str, str] = {}
+    if query:
+        values["query"] = variants.clean_value(query)
+    if p is not None:
+        if p.category_path:
+            values["category"] = variants.clean_value(p.category_path[-1])
+        if p.brand:
+            values["brand"] = variants.clean_value(p.brand)
+        if p.title:
+            values["product"] = variants.clean_value(p.title)
+        values["price"] = variants.clean_value(f"{p.price:.2f} {p.currency}")
+    return values
+
+
+def _context_categories(req: RankRequest, snap: state.Snapshot) -> frozenset[str]:
+    cats: set[str] = set()
+    if req.category_id:
+        cats.add(req.category_id)
+    if req.product_id:
+        product = snap.structure.products.get(req.product_id)
+        if product is None:
+            from catalog import selectors as catalog
+
+            product = catalog.products_by_id([req.product_id]).get(req.product_id)
+        if product is not None:
+            cats.update(product.category_path)
+    return frozenset(cats)
+
+
+def _interests(profile: profiles.ProfileSnapshot | None) -> dict[str, float]:
+    if profile is None:
+        return {}
+    top = sorted(profile.categories.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+    return {k: v for k, v in top if v > 0}
+
+
+def _eligible_campaigns(
+    snap: state.Snapshot, ctx: rules.RankContext, at: datetime, rng: random.Random, *, capped: bool, user_id: str
+) -> tuple[dict[int, DeliveryCampaign], dict[int, str], rules.ImpressionCounts]:
+    """({id: campaign} passing every campaign-level rule and pacing, {id: reason} of the
+    others, the shopper's recent impressions)."""
+    ok: dict[int, DeliveryCampaign] = {}
+    out: dict[int, str] = {}
+    for cid in sorted(snap.structure.campaigns):
+        c = snap.structure.campaigns[cid]
+        today, total = snap.spend_of(cid)
+        reason = rules.campaign_reason(c, ctx, at=at, spent_today=today, spent_total=total)
+        if reason is None and c.pacing == "even" and c.daily_budget is not None:
+            throttle = snap.throttle_of(cid)
+            if throttle < 1.0 and rng.random() >= throttle:
+                reason = rules.REASON_PACED
+        if reason is None:
+            ok[cid] = c
+        else:
+            out[cid] = reason
+    seen = rules.ImpressionCounts()
+    if capped and any(c.frequency_caps for c in ok.values()):
+        window = rules.longest_cap_window(ok.values())
+        recent = tracking_selectors.recent_impressions(user_id=user_id, since=at - timedelta(seconds=window))
+        seen = rules.ImpressionCounts.of((r.campaign_id, r.creative_id, r.at) for r in recent)
+        for cid in list(ok):
+            c = ok[cid]
+            reason = rules.cap_reason(c.frequency_caps, campaign_id=cid, creative_id=None, seen=seen, at=at)
+            if reason is not None:
+                out[cid] = reason
+                del ok[cid]
+    return ok, out, seen
+
+
+def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: random.Random | None = None) -> RankResult:
+    """Decide which ads to show (SPEC §4 /rank) and append the decision to the log.
+    Raises UnknownPlacementError for an unknown placement."""
+    req = request
+    at = now or timezone.now()
+    rng = rng or random.Random()
+    placement = state.placement(req.placement, at)
+    if placement is None:
+        raise UnknownPlacementError(ERROR_UNKNOWN_PLACEMENT.format(key=req.placement))
+    snap = state.snapshot(at)
+    if _pacing_due(snap, at):
+        pacing_tick(at=at)
+        snap = state.refresh_dynamic(at)
+    structure = snap.structure
+    scorer = ranking.champion_scorer()
+
+    # read even for "random": consent decides what may be used (caps, segment targeting)
+    profile = profiles.profile_get(user_id=req.user_id, as_of=now)
+    consent = profile.consent if profile is not None else True
+    personal = profile if (profile is not None and consent) else None
+    interests = _interests(personal)
+    context_categories = _context_categories(req, snap)
+    ctx = rules.RankContext(
+        placement=req.placement,
+        page_type=req.page_type,
+        device=req.device,
+        geo=req.geo,
+        query=req.query,
+        context_categories=context_categories,
+        interest_categories=frozenset(interests),
+        segment=personal.segment if personal else None,
+        personal=personal is not None,
+    )
+    ok_campaigns, campaign_out, seen = _eligible_campaigns(snap, ctx, at, rng, capped=consent, user_id=req.user_id)
+    eligibility = Counter(campaign_out.values())
+
+    def creative_reason(cid: int) -> str | None:
+        sc = structure.creatives.get(cid)
+        if sc is None:
+            return rules.REASON_NOT_SERVABLE
+        if sc.campaign_id not in ok_campaigns:
+            return campaign_out.get(sc.campaign_id, rules.REASON_NOT_SERVABLE)
+        caps = ok_campaigns[sc.campaign_id].frequency_caps
+        if consent and caps:
+            return rules.cap_reason(caps, campaign_id=sc.campaign_id, creative_id=cid, seen=seen, at=at)
+        return None
+
+    logged: list[dict[str, Any]] = []
+    sources: dict[int, set[str]] = {}
+    distance: dict[int, float] = {}
+    rerank = req.candidates is not None
+    if rerank:
+        assert req.candidates is not None
+        for cid in dict.fromkeys(req.candidates):
+            reason = creative_reason(cid)
+            if reason is None:
+                sources[cid] = {cands.SOURCE_REQUESTED}
+            else:
+                logged.append({"creative_id": cid, "eligible": False, "reason": reason})
+    else:
+        eligible = {
+            cr.creative_id for c in ok_campaigns.values() for cr in c.creatives if cr.creative_id in structure.creatives
+        }
+        if consent and any(cap.scope == "creative" for c in ok_campaigns.values() for cap in c.frequency_caps):
+            for cid in list(eligible):
+                reason = creative_reason(cid)
+                if reason is not None:
+                    eligible.discard(cid)
+                    eligibility[reason] += 1
+        if req.policy == "random":
+            pool = sorted(eligible)
+            picked = rng.sample(pool, min(len(pool), settings.DELIVERY_MAX_CANDIDATES))
+            sources = {cid: {"random"} for cid in picked}
+        elif req.policy == "popular":
+            sources = {cid: {cands.SOURCE_POPULAR} for cid in cands._take(structure.popular, eligible, 50)}
+        else:
+            user_vec = None
+            if personal is not None:
+                got = profiles.user_vector(user_id=req.user_id)
+                # only the content space is the creatives' text space (a learned user space is not)
+                user_vec = got[1] if got and got[0].startswith("user_content:") else None
+            sources, distance = cands.gather(
+                structure,
+                eligible,
+                rng=rng,
+                user_vec=user_vec,
+                query_vec=cands.query_vector(req.query) if req.page_type == "search" or req.query else None,
+                context_product=req.product_id,
+                context_categories=sorted(context_categories),
+                viewed_products=personal.recent_products if personal else (),
+                interest_categories=list(interests)[:3],
+            )
+
+    ids = list(sources)
+    items = [structure.creatives[cid].item for cid in ids]
+    scoring_context = {
+        "page_type": req.page_type,
+        "category_id": req.category_id,
+        "product_id": req.product_id,
+        "query": req.query,
+        "device": req.device,
+        "geo": req.geo,
+        "hour": at.hour,
+        "placement": req.placement,
+    }
+    scored = (
+        scorer.score(ScoringRequest(user_id=req.user_id, profile=personal, context=scoring_context, candidates=items))
+        if items
+        else None
+    )
+    bids: list[Bid] = []
+    model_scores: dict[int, tuple[float, float, float]] = {}
+    for i, cid in enumerate(ids):
+        c = ok_campaigns[structure.creatives[cid].campaign_id]
+        assert scored is not None
+        pc, pv = float(scored.p_click[i]), float(scored.p_conversion[i])
+        e = ecpm_of(c.bid_model, c.bid, pc, pv)
+        model_scores[cid] = (pc, pv, e)
+        bids.append(Bid(cid, c.campaign_id, c.advertiser_id, c.bid_model, c.bid, pc, pv, e))
+
+    if req.policy == "auto" and not rerank:
+        bids = _with_explorer(bids, structure, rng)
+    order: list[Bid]
+    if req.policy == "random":
+        order = bids  # the random draw's order
+    elif req.policy == "popular":
+        order = sorted(bids, key=lambda b: (-structure.popularity(b.creative_id), b.creative_id))
+    else:
+        order = rank_order(bids)
+    slots = len(order) if rerank else min(req.limit, placement.slots)
+    wins, lost = run_auction(
+        order,
+        slots=slots,
+        floor_cpm=placement.floor_cpm,
+        one_per_advertiser=settings.DELIVERY_ONE_AD_PER_ADVERTISER and not rerank,
+        presorted=True,
+    )
+
+    request_id = uuid.uuid4().hex
+    segment_key = ctx.segment or ""
+    ads: list[RankedAd] = []
+    winners_logged: list[dict[str, Any]] = []
+    for w in wins:
+        ad = _render(
+            w,
+            req,
+            snap,
+            ctx,
+            placement.floor_cpm,
+            request_id,
+            at,
+            rng,
+            segment_key,
+            model_scores,
+            sources,
+            distance,
+            interests,
+            personal,
+            consent,
+        )
+        ads.append(ad)
+        winners_logged.append(
+            {
+                "creative_id": ad.creative_id,
+                "campaign_id": ad.campaign_id,
+                "advertiser_id": ad.advertiser_id,
+                "product_id": ad.product_id,
+                "position": ad.position,
+                "variant": ad.variant,
+                "pricing_model": ad.pricing_model,
+                "price": str(ad.charge),
+                "scores": {"p_click": ad.p_click, "p_conversion": ad.p_conversion, "ecpm": ad.ecpm},
+                "exploratory": w.bid.exploratory,
+            }
+        )
+    won = {w.bid.creative_id for w in wins}
+    features = scored.features if scored is not None else []
+    for i, cid in enumerate(ids):
+        pc, pv, e = model_scores[cid]
+        entry: dict[str, Any] = {
+            "creative_id": cid,
+            "campaign_id": structure.creatives[cid].campaign_id,
+            "advertiser_id": structure.creatives[cid].creative.advertiser_id,
+            "features": {**(features[i] if i < len(features) else {}), "sources": sorted(sources[cid])},
+            "scores": {"p_click": pc, "p_conversion": pv, "ecpm": e},
+            "eligible": True,
+        }
+        if cid in distance:
+            entry["features"]["ann_distance"] = distance[cid]
+        if cid not in won:
+            entry["reason"] = lost.get(cid, rules.REASON_OUTBID)
+        logged.append(entry)
+    event = decision_event(
+        request_id=request_id,
+        user_id=req.user_id,
+        session_id=req.session_id,
+        at=at,
+        placement=req.placement,
+        page_type=req.page_type,
+        context={k: v for k, v in scoring_context.items() if v is not None and k not in ("placement", "page_type")},
+        model_version=scorer.version,
+        limit=req.limit,
+        policy=req.policy,
+        mode="rerank" if rerank else "select",
+        candidates=logged,
+        eligibility=eligibility,
+        winners=winners_logged,
+        segment=ctx.segment,
+        consent=consent,
+    )
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            # the decision is training data, not money: a server crash may lose the last
+            # few hundred ms of decisions, and /rank does not wait for the WAL flush (ADR 0043)
+            cur.execute("SET LOCAL synchronous_commit = off")
+        append_events([event])
+    return RankResult(request_id=request_id, model_version=scorer.version, ads=ads)
+
+
+def _with_explorer(bids: list[Bid], structure: state.Structure, rng: random.Random) -> list[Bid]:
+    """On DELIVERY_EXPLORATION_RATE of decisions, one new creative ranks by a Thompson draw
+    of its click rate instead of the model's (ADR 0042)."""
+    if not exploration.explore_now(rng, settings.DELIVERY_EXPLORATION_RATE):
+        return bids
+    new = [b.creative_id for b in bids if structure.is_new(b.creative_id) and b.bid_model != "cpm"]
+    if not new:
+        return bids
+    by_id = {b.creative_id: b for b in bids}
+    picked = exploration.pick_explorer(rng, new, {cid: by_id[cid].p_click for cid in new}, structure.stats.by_creative)
+    if picked is None:
+        return bids
+    cid, draw = picked
+    b = by_id[cid]
+    pv = b.p_conversion * (draw / b.p_click) if b.p_click > 0 else b.p_conversion
+    explorer = Bid(
+        b.creative_id,
+        b.campaign_id,
+        b.advertiser_id,
+        b.bid_model,
+        b.bid,
+        draw,
+        pv,
+        ecpm_of(b.bid_model, b.bid, draw, pv),
+        exploratory=True,
+    )
+    return [explorer if x.creative_id == cid else x for x in bids]
+
+
+def _render(
+    w: Win,
+    req: RankRequest,
+    snap: state.Snapshot,
+    ctx: rules.RankContext,
+    floor_cpm: Decimal,
+    request_id: str,
+    at: datetime,
+    rng: random.Random,
+    segment_key: str,
+    model_scores: dict[int, tuple[float, float, float]],
+    sources: dict[int, set[str]],
+    distance: dict[int, float],
+    interests: dict[str, float],
+    personal: profiles.ProfileSnapshot | None,
+    consent: bool,
+) -> RankedAd:
+    structure = snap.structure
+    sc = structure.creatives[w.bid.creative_id]
+    cr = sc.creative
+    campaign = structure.campaigns[sc.campaign_id]
+    values = _slot_values(sc, req.query)
+    options: list[int | None] = [None, *variants.renderable(cr.variants, values)]
+    choice = (
+        exploration.pick_variant(rng, options, structure.stats.by_variant.get(cr.creative_id, {}), segment_key)
+        if len(options) > 1
+        else None
+    )
+    rendered = variants.render(cr.headline, cr.body, cr.variants, choice, values)
+    served = tracking.ServedAd(
+        request_id=request_id,
+        user_id=req.user_id,
+        creative_id=cr.creative_id,
+        campaign_id=sc.campaign_id,
+        advertiser_id=cr.advertiser_id,
+        placement=req.placement,
+        position=w.position,
+        pricing_model=campaign.bid_model,
+        price=w.price,
+        currency=campaign.currency,
+        landing_url=cr.landing_url,
+        served_at=at,
+        segment=ctx.segment,
+        variant=rendered.variant,
+        consent=consent,
+    )
+    impression_url, click_url = tracking.tracking_urls(ad=served)
+    pc, pv, e = model_scores[cr.creative_id]
+    reasons = breakdown = None
+    if req.explain:
+        reasons = explain.reasons(
+            sources=sources.get(cr.creative_id, set()),
+            categories=sc.categories,
+            interests=interests,
+            context_categories=ctx.context_categories,
+            campaign=campaign,
+            segment=ctx.segment,
+            segment_name=personal.segment_name if personal else None,
+            exploratory=w.bid.exploratory,
+            distance=distance.get(cr.creative_id),
+        )
+        breakdown = explain.breakdown(
+            w, model_p_click=pc, model_p_conversion=pv, floor_cpm=floor_cpm, throttle=snap.throttle_of(sc.campaign_id)
+        )
+    return RankedAd(
+        creative_id=cr.creative_id,
+        campaign_id=sc.campaign_id,
+        advertiser_id=cr.advertiser_id,
+        product_id=cr.product_id,
+        headline=rendered.headline,
+        body=rendered.body,
+        image_url=cr.image_url,
+        landing_url=cr.landing_url,
+        click_url=click_url,
+        impression_url=impression_url,
+        position=w.position,
+        pricing_model=campaign.bid_model,
+        charge=w.price,
+        p_click=pc,
+        p_conversion=pv,
+        ecpm=e,
+        variant=rendered.variant,
+        reasons=reasons,
+        score_breakdown=breakdown,
+    )
+
+
+# --- pacing ------------------------------------------------------------------------------
+
+
+_last_tick_attempt: list[datetime] = []
+
+
+def _pacing_due(snap: state.Snapshot, at: datetime) -> bool:
+    """Whether this process should try a controller tick: a campaign's tick is older than
+    the interval, and this process has not tried in the last second (another process may
+    hold the tick; its result shows with the next spend reload)."""
+    interval = settings.DELIVERY_PACING_INTERVAL_SECONDS
+    if _last_tick_attempt:
+        since = (at - _last_tick_attempt[0]).total_seconds()
+        if 0 <= since < min(interval, max(1.0, settings.DELIVERY_SPEND_TTL_SECONDS)):
+            return False
+    for cid, c in snap.structure.campaigns.items():
+        if c.pacing != "even" or c.daily_budget is None:
+            continue
+        tick = snap.dynamic.pacing_ticks.get(cid)
+        if tick is None or (at - tick).total_seconds() >= interval or at < tick:
+            _last_tick_attempt[:] = [at]
+            return True
+    return False
+
+
+_PACING_LOCK_KEY = 7_040_001  # pg advisory lock: one process moves the controller per tick
+
+
+def pacing_tick(*, at: datetime) -> int:
+    """Move the even-pacing controller of every even campaign whose last tick is older
+    than DELIVERY_PACING_INTERVAL_SECONDS (one transaction; a process that finds the lock
+    taken skips: another one is ticking). Returns the number of campaigns updated."""
+    structure = state.snapshot(at).structure
+    even = {cid: c for cid, c in structure.campaigns.items() if c.pacing == "even" and c.daily_budget is not None}
+    if not even:
+        return 0
+    from campaigns import selectors as campaigns
+
+    interval = settings.DELIVERY_PACING_INTERVAL_SECONDS
+    updated = 0
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [_PACING_LOCK_KEY])
+            if not cur.fetchone()[0]:
+                return 0
+        spend = campaigns.spend_by_campaign(timezones={cid: c.timezone for cid, c in even.items()}, at=at)
+        rows = {r.campaign_id: r for r in PacingState.objects.filter(campaign_id__in=list(even))}
+        changed: list[PacingState] = []
+        for cid, c in even.items():
+            today = local_day(at, c.timezone)
+            spent_today = spend.get(cid, (Decimal(0), Decimal(0)))[0]
+            row = rows.get(cid)
+            if row is None or row.day != today:
+                row = row or PacingState(campaign_id=cid)
+                row.day, row.throttle, row.spent_at_tick, row.tick_at = today, pacing.THROTTLE_START, spent_today, at
+                changed.append(row)
+                continue
+            elapsed = (at - row.tick_at).total_seconds()
+            if 0 <= elapsed < interval:
+                continue
+            windows = pacing.active_windows(c.dayparts, c.timezone, pacing.day_start_of(at, c.timezone), c.start, c.end)
+            before_now, after_now = pacing.active_seconds(windows, at)
+            before_last, _ = pacing.active_seconds(windows, max(row.tick_at, at - timedelta(days=1)))
+            budget = c.daily_budget
+            assert budget is not None
+            row.throttle = pacing.next_throttle(
+                row.throttle,
+                budget=budget,
+                spent=spent_today,
+                spent_at_last_tick=Decimal(row.spent_at_tick),
+                active_since_last_tick=max(0.0, before_now - before_last),
+                active_remaining=after_now,
+                finish_early=pacing.FINISH_EARLY_SHARE * (before_now + after_now),
+            )
+            row.spent_at_tick, row.tick_at = spent_today, at
+            changed.append(row)
+        new = [r for r in changed if r.campaign_id not in rows]
+        if new:
+            PacingState.objects.bulk_create(new)
+        old = [r for r in changed if r.campaign_id in rows]
+        if old:
+            PacingState.objects.bulk_update(old, ["day", "throttle", "spent_at_tick", "tick_at"])
+        updated = len(changed)
+    return updated
