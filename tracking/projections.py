@@ -12,7 +12,8 @@ counted by reason in `tracking_report_rejection` and logged.
 `attribution`: AdClicked + OrderPlaced → ConversionAttributed for the shopper's last click
 within ATTRIBUTION_WINDOW_SECONDS before the order (ADR 0031). An order attributed once
 stays attributed to that click; an order that found no click is attributed when a click
-from before it arrives late (still within the window).
+from before it arrives late (still within the window). Only clicks this app recorded
+count: imported/generated history (`ad_exposures_import`) brings its own conversions.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ class AttributionProjection(Projection):
             if e.user_key is None:  # erased shopper
                 continue
             if e.type == AD_CLICKED.name:
-                self._click(e, e.user_key, window)
+                if e.meta.get("source") in services.TRACKED_SOURCES:  # not imported history
+                    self._click(e, e.user_key, window)
             else:
                 self._order(e, e.user_key, window)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -126,8 +126,10 @@ def tracking_urls(*, ad: ServedAd) -> tuple[str, str]:
     Only the click token carries the landing URL (the impression token stays short)."""
     secret = settings.TRACKING_SECRET
     expires_at = int(ad.served_at.timestamp()) + settings.TRACKING_TOKEN_TTL_SECONDS
-    impression = tokens.sign(_fields(ad, None), kind=tokens.KIND_IMPRESSION, expires_at=expires_at, secret=secret)
-    click = tokens.sign(_fields(ad, ad.landing_url), kind=tokens.KIND_CLICK, expires_at=expires_at, secret=secret)
+    fields = _fields(ad, None)
+    impression = tokens.sign(fields, kind=tokens.KIND_IMPRESSION, expires_at=expires_at, secret=secret)
+    fields[-1] = ad.landing_url
+    click = tokens.sign(fields, kind=tokens.KIND_CLICK, expires_at=expires_at, secret=secret)
     return f"/track/impression/{impression}", f"/track/click/{click}"
 
 
@@ -207,9 +209,17 @@ class _RacedError(Exception):
     """A concurrent request stored one of our events first: undo our charge and look again."""
 
 
+# meta.source of the ad events this app records; other sources (imported or generated
+# history, ranking.services.ad_exposures_import) carry their own attribution.
+TRACKED_SOURCES = frozenset({"beacon", "redirect", "reported"})
+
+
 def frequency_rows_write(events: list[Any]) -> None:
     """Frequency read-model rows for AdImpressed events (inline here, and by the
-    `tracking_frequency` projection on replay): consenting, non-erased shoppers only."""
+    `tracking_frequency` projection on replay): consenting, non-erased shoppers only, and
+    only impressions younger than TRACKING_FREQUENCY_RETENTION_SECONDS (older ones can
+    never count for a cap: an import of years of history writes nothing)."""
+    oldest = timezone.now() - timedelta(seconds=settings.TRACKING_FREQUENCY_RETENTION_SECONDS)
     rows = [
         RecentImpression(
             event_id=e.event_id,
@@ -219,7 +229,10 @@ def frequency_rows_write(events: list[Any]) -> None:
             creative_id=int(e.data["creative_id"]),
         )
         for e in events
-        if e.type == AD_IMPRESSED.name and e.user_key is not None and e.meta.get("consent") is not False
+        if e.type == AD_IMPRESSED.name
+        and e.user_key is not None
+        and e.meta.get("consent") is not False
+        and e.occurred_at >= oldest
     ]
     if rows:
         RecentImpression.objects.bulk_create(rows, ignore_conflicts=True)

@@ -19,6 +19,7 @@ from adplatform.eventlog import selectors as eventlog
 from adplatform.eventlog.services import user_erase
 from behaviour.services import events_ingest
 from campaigns.models import CampaignSpend
+from ranking.services import AdExposure, ad_exposures_import
 from tracking import services
 from tracking.models import AttributionClick, AttributionOrder
 
@@ -198,3 +199,31 @@ def test_erasure_forgets_the_shopper_in_attribution(campaign: Callable) -> None:
     n = eventlog.count_events(types=["ConversionAttributed"])
     settle("attribution", rebuild=True)
     assert eventlog.count_events(types=["ConversionAttributed"]) == n == 2
+
+
+def test_imported_history_clicks_are_not_attributed_again(campaign: Callable) -> None:
+    # given imported history: an exposure clicked and converted (its own ConversionAttributed),
+    # and the matching purchase among the shopper's behaviour events
+    ad = campaign(user_id="hist", served_at=T)
+    exposure = AdExposure(
+        exposure_key="test:1",
+        user_id="hist",
+        at=T,
+        creative_id=ad.creative_id,
+        campaign_id=ad.campaign_id,
+        advertiser_id=ad.advertiser_id,
+        placement="home-top",
+        clicked_at=T + timedelta(seconds=5),
+        order_id="o-hist",
+        converted_at=T + timedelta(minutes=3),
+        revenue=Decimal("19.00"),
+        currency="EUR",
+    )
+    ad_exposures_import(exposures=[exposure])
+    order("hist", "o-hist", T + timedelta(minutes=3), revenue="19.00")
+    order("hist", "o-organic", T + timedelta(hours=1))
+    settle("attribution")
+    # then the only conversion is the imported one: no second attribution of its order, and
+    # the organic order is not credited to a history click
+    assert [(c["order_id"], c["revenue"]) for c in conversions()] == [("o-hist", "19.00")]
+    assert AttributionClick.objects.count() == 0
