@@ -12,7 +12,6 @@ conversions with the same last-click rule as its attribution) and `policy_report
 from __future__ import annotations
 
 import bisect
-import math
 import random
 import threading
 import time
@@ -30,13 +29,19 @@ import numpy as np
 from .stats import Interval, ratio_ci, ratio_diff_ci, wilson
 from .world import (
     CURRENCY,
+    MAX_PRODUCT_VIEWS,
+    P_PURCHASE_AFTER_CART,
     PAGE_TYPES,
     PLACEMENT_BY_PAGE,
     PLACEMENTS,
+    SEARCH_P_PLAIN_QUERY,
+    SESSION_P_HOME,
+    SESSION_P_SEARCH,
     SHOP_URL,
     World,
     build_world,
     generate_history,
+    p_add_to_cart,
     preset,
 )
 
@@ -78,16 +83,16 @@ def session_pages(world: World, user_idx: int, rng: random.Random, day: float) -
     or category page → 1–4 product views (popularity × group brand taste) → add to cart
     with σ(−2.2 + 0.35·A − 0.6·s·log price rel) → purchase (40 %)."""
     w = world
-    if rng.random() < 0.5:
+    if rng.random() < SESSION_P_HOME:
         yield Page("home", -1, "page_view", {"url": f"{SHOP_URL}/"})
     aff = w.leaf_affinity(np.full(len(w.categories), user_idx), np.arange(len(w.categories)), day)
     weights = np.exp(aff - aff.max())
     cdf = np.cumsum(weights).tolist()
     leaf = min(bisect.bisect_left(cdf, rng.random() * cdf[-1]), len(cdf) - 1)
     top, name = w.categories[leaf]
-    if rng.random() < 0.3:
+    if rng.random() < SESSION_P_SEARCH:
         brand = w.brands[int(rng.random() * len(w.brands))].lower()
-        query = name.lower() if rng.random() < 0.6 else f"{brand} {name.lower()}"
+        query = name.lower() if rng.random() < SEARCH_P_PLAIN_QUERY else f"{brand} {name.lower()}"
         yield Page("search", leaf, "search", {"query": query})
     else:
         yield Page("category", leaf, "page_view", {"url": f"{SHOP_URL}/c/{_slug(top)}/{_slug(name)}"})
@@ -98,16 +103,14 @@ def session_pages(world: World, user_idx: int, rng: random.Random, day: float) -
     pw = w.product_popularity[members] * np.exp(w.group_brand_aff[group, w.product_brand[members]])
     pcdf = np.cumsum(pw).tolist()
     viewed = 0
-    for _ in range(1 + int(rng.random() * 4)):
+    for _ in range(1 + int(rng.random() * MAX_PRODUCT_VIEWS)):
         viewed = int(members[min(bisect.bisect_left(pcdf, rng.random() * pcdf[-1]), len(members) - 1)])
         yield Page("product", leaf, "product_view", {"product_id": w.products[viewed].product_id}, viewed)
-    a = float(w.leaf_affinity(user_idx, leaf, day))
-    sens = float(w.user_price_sens[user_idx]) * float(w.product_price_rel[viewed])
-    if rng.random() < 1.0 / (1.0 + math.exp(-(-2.2 + 0.35 * a - 0.6 * sens))):
+    if rng.random() < p_add_to_cart(w, user_idx, leaf, viewed, day):
         prod = w.products[viewed]
         item = {"product_id": prod.product_id, "quantity": 1, "price": prod.price}
         yield Page("cart", leaf, "add_to_cart", item, viewed)
-        if rng.random() < 0.4:
+        if rng.random() < P_PURCHASE_AFTER_CART:
             yield Page(
                 "cart",
                 leaf,
