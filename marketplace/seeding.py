@@ -238,9 +238,12 @@ def _seed_history(row: SeededWorld, world: World, progress: Progress) -> tuple[i
                     placement=x.placement,
                     position=x.position,
                     page_type=x.page_type,
-                    # no conversion here: the history's OrderPlaced events go through the
-                    # platform's own last-click attribution, which would count them twice
+                    # the history carries its own conversions: the platform's attribution
+                    # counts only clicks tracking recorded (tracking.services.TRACKED_SOURCES)
                     clicked_at=x.clicked_at,
+                    order_id=x.order_id,
+                    converted_at=x.converted_at,
+                    revenue=Decimal(x.revenue) if x.revenue is not None else None,
                     currency=CURRENCY,
                     context={"category": world.categories[x.context_leaf][1]} if x.context_leaf >= 0 else {},
                 )

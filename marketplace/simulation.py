@@ -40,7 +40,6 @@ from .world import (
     SHOP_URL,
     World,
     build_world,
-    generate_history,
     p_add_to_cart,
     preset,
 )
@@ -163,25 +162,20 @@ class ClickMark:
     campaign_id: int
     pricing_model: str
     charge: Decimal
-    history: bool = False  # a click of the seeded history (imported, not billed)
 
 
 @dataclass
 class PolicyTally:
     """What one policy's shoppers did, per shopper (the bootstrap unit). Conversions follow
-    the platform's attribution rule: an order counts for the shopper's last ad click
-    within `attribution_window` before it (CPA charged then)."""
+    the platform's attribution rule: an order counts for the shopper's last ad click of
+    this run within `attribution_window` before it (CPA charged then); clicks of the
+    seeded history carry their own conversions and are not attributed again."""
 
     attribution_window: timedelta
     shoppers: dict[str, ShopperTally] = field(default_factory=dict)
     last_click: dict[str, ClickMark] = field(default_factory=dict)
     by_campaign: dict[int, ShopperTally] = field(default_factory=dict)
     unknown_creatives: int = 0
-    # orders the platform attributes to a click of the seeded history: not the policy's
-    # doing, so kept out of its metrics, but part of what the reports must show
-    history_conversions: int = 0
-    history_revenue: Decimal = Decimal(0)
-    history_by_campaign: dict[int, ShopperTally] = field(default_factory=dict)
 
     def _get(self, user_id: str) -> ShopperTally:
         return self.shoppers.setdefault(user_id, ShopperTally())
@@ -213,13 +207,6 @@ class PolicyTally:
         mark = self.last_click.get(user_id)
         if mark is None or not (mark.at <= at <= mark.at + self.attribution_window):
             return False
-        if mark.history:
-            self.history_conversions += 1
-            self.history_revenue += revenue
-            ht = self.history_by_campaign.setdefault(mark.campaign_id, ShopperTally())
-            ht.conversions += 1
-            ht.revenue += revenue
-            return False
         t, ct = self._get(user_id), self._camp(mark.campaign_id)
         t.conversions += 1
         ct.conversions += 1
@@ -229,12 +216,6 @@ class PolicyTally:
             t.spend += mark.charge
             ct.spend += mark.charge
         return True
-
-    def preload(self, clicks: dict[str, ClickMark]) -> None:
-        """Seed the last-click memory with the shoppers' clicks from before this run."""
-        for user_id, mark in clicks.items():
-            if user_id not in self.last_click or self.last_click[user_id].at < mark.at:
-                self.last_click[user_id] = mark
 
     def totals(self) -> ShopperTally:
         out = ShopperTally()
@@ -288,10 +269,6 @@ def policy_report(
             "revenue": str(tot.revenue.quantize(Decimal("0.01"))),
             "spend": str(tot.spend.quantize(Decimal("0.0001"))),
             "unknown_creatives": tally.unknown_creatives,
-            "history_attributed": {
-                "conversions": tally.history_conversions,
-                "revenue": str(tally.history_revenue.quantize(Decimal("0.01"))),
-            },
             "wilson": {
                 "ctr": wilson(tot.clicks, tot.impressions).as_dict(),
                 "cvr": wilson(tot.conversions, tot.clicks).as_dict(),
@@ -359,23 +336,6 @@ def manifest_world(manifest: dict[str, Any]) -> World:
     """Rebuild the seeded world (deterministic) from its manifest: size, seed, days, start."""
     cfg = preset(manifest["size"], seed=int(manifest["seed"]), days=int(manifest["days"]))
     return build_world(replace(cfg, start=datetime.fromisoformat(manifest["start"])))
-
-
-def history_clicks(world: World, manifest: dict[str, Any]) -> dict[str, ClickMark]:
-    """Each shopper's last click in the seeded history (regenerated: it is deterministic),
-    which the platform's attribution still sees within its window."""
-    campaign_ids = {k: int(v) for k, v in manifest["campaigns"].items()}
-    out: dict[str, ClickMark] = {}
-    for day in generate_history(world):
-        for x in day.exposures:
-            if x.clicked_at is None:
-                continue
-            user_id = world.shoppers[x.user_idx].user_id
-            prev = out.get(user_id)
-            if prev is None or prev.at <= x.clicked_at:
-                camp = world.creatives[x.creative_idx].campaign
-                out[user_id] = ClickMark(x.clicked_at, campaign_ids.get(camp, 0), "cpc", Decimal(0), history=True)
-    return out
 
 
 # --- HTTP runner ------------------------------------------------------------------------
@@ -504,9 +464,6 @@ class _Runner:
         self.day = float(world.cfg.days)  # the simulated present: the day after the history
         window = timedelta(seconds=cfg.attribution_window_seconds)
         self.tallies = {p: PolicyTally(attribution_window=window) for p in cfg.policies}
-        past = history_clicks(world, manifest)
-        for t in self.tallies.values():
-            t.preload(past)
         self.tally_lock = threading.Lock()
         # one session at a time per shopper: her clicks and orders then reach the platform
         # in the order the tally saw them (attribution is by time)
@@ -735,18 +692,16 @@ def sum_totals(items: Iterable[ReportTotals]) -> ReportTotals:
 def simulated_by_advertiser(
     tallies: dict[str, PolicyTally], campaign_advertiser: dict[int, int]
 ) -> dict[int, ReportTotals]:
-    """What each advertiser's reports should grow by: the run's ads plus the orders the
-    platform attributes to history clicks."""
+    """What each advertiser's reports should grow by during the run."""
     acc: dict[int, list[Any]] = {}
     for t in tallies.values():
-        for source in (t.by_campaign, t.history_by_campaign):
-            for campaign_id, ct in source.items():
-                a = acc.setdefault(campaign_advertiser.get(campaign_id, 0), [0, 0, 0, Decimal(0), Decimal(0)])
-                a[0] += ct.impressions
-                a[1] += ct.clicks
-                a[2] += ct.conversions
-                a[3] += ct.spend
-                a[4] += ct.revenue
+        for campaign_id, ct in t.by_campaign.items():
+            a = acc.setdefault(campaign_advertiser.get(campaign_id, 0), [0, 0, 0, Decimal(0), Decimal(0)])
+            a[0] += ct.impressions
+            a[1] += ct.clicks
+            a[2] += ct.conversions
+            a[3] += ct.spend
+            a[4] += ct.revenue
     return {k: ReportTotals(*v) for k, v in acc.items()}
 
 
@@ -757,9 +712,9 @@ def simulated_totals(tallies: dict[str, PolicyTally]) -> ReportTotals:
         tot = t.totals()
         imp += tot.impressions
         clk += tot.clicks
-        conv += tot.conversions + t.history_conversions
+        conv += tot.conversions
         spend += tot.spend
-        revenue += tot.revenue + t.history_revenue
+        revenue += tot.revenue
     return ReportTotals(imp, clk, conv, spend, revenue)
 
 
@@ -782,6 +737,7 @@ def reports_settle(
     baseline: dict[int, ReportTotals],
     expected: dict[int, ReportTotals],
     timeout: float = 60.0,
+    before_poll: Callable[[], None] | None = None,
 ) -> dict[int, ReportTotals]:
     """Poll the reports until each advertiser's growth since `baseline` reconciles with
     `expected` (the projections run asynchronously) or `timeout` passes; returns the last
@@ -789,11 +745,23 @@ def reports_settle(
     deadline = time.monotonic() + timeout
     zero = ReportTotals(0, 0, 0, Decimal(0), Decimal(0))
     while True:
+        if before_poll is not None:
+            before_poll()
         now = fetch()
         delta = {a: now[a].minus(baseline.get(a, zero)) for a in now}
         if all(reconciles(expected.get(a, zero), delta[a]) for a in delta) or time.monotonic() >= deadline:
             return delta
         time.sleep(0.5)
+
+
+def _totals_json(t: ReportTotals) -> dict[str, Any]:
+    return {
+        "impressions": t.impressions,
+        "clicks": t.clicks,
+        "conversions": t.conversions,
+        "spend": str(t.spend),
+        "revenue": str(t.revenue),
+    }
 
 
 def campaign_advertisers(world: World, manifest: dict[str, Any]) -> dict[int, int]:
@@ -816,10 +784,12 @@ def simulation_report(
     reconcile_timeout: float = 120.0,
     draws: int = 1000,
     progress: Callable[[int], None] | None = None,
+    before_poll: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run the loop and build the report (JSON-ready); with `reconcile`, read the world's
     advertisers' GET /reports totals before the run and wait for each to grow by what the
-    simulator counted for it."""
+    simulator counted for it (`before_poll` runs before each look: tests drive the
+    projections with it; a running platform has its own consumer)."""
     tokens = advertiser_tokens(manifest)
     today = datetime.now(UTC).date()
     span = {"day_from": (today - timedelta(days=1)).isoformat(), "day_to": (today + timedelta(days=1)).isoformat()}
@@ -847,6 +817,7 @@ def simulation_report(
                 baseline=before,
                 expected=expected,
                 timeout=reconcile_timeout,
+                before_poll=before_poll,
             )
             sim, rep = sum_totals(expected.values()), sum_totals(delta.values())
             fields = ("impressions", "clicks", "conversions", "spend", "revenue")
@@ -855,6 +826,10 @@ def simulation_report(
             }
             zero = ReportTotals(0, 0, 0, Decimal(0), Decimal(0))
             report["reconciled"] = all(reconciles(expected.get(a, zero), delta[a]) for a in delta)
+            report["reconciliation_by_advertiser"] = {
+                str(a): {"simulated": _totals_json(expected.get(a, zero)), "reported": _totals_json(delta[a])}
+                for a in sorted(delta)
+            }
     return report
 
 

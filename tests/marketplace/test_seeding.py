@@ -49,6 +49,7 @@ def test_world_seed_writes_the_world_through_services_once(settings: object, tmp
     n_exposures = sum(len(d.exposures) for d in days)
     n_clicks = sum(x.clicked for d in days for x in d.exposures)
     n_orders = sum(e["type"] == "purchase" for d in days for e in d.events)
+    n_conversions = sum(x.converted_at is not None for d in days for x in d.exposures)
 
     # when it is seeded
     first = world_seed(size="test", seed=3, days=2, now=NOW)
@@ -61,7 +62,7 @@ def test_world_seed_writes_the_world_through_services_once(settings: object, tmp
         40,
     )
     assert (first.events_accepted, first.events_duplicate, first.days_loaded) == (n_events, 0, 2)
-    assert first.exposures_stored == n_exposures + n_clicks
+    assert first.exposures_stored == n_exposures + n_clicks + n_conversions
     expected = {
         "ProductUpserted": 200,
         "PlacementCreated": len(PLACEMENTS),
@@ -71,7 +72,7 @@ def test_world_seed_writes_the_world_through_services_once(settings: object, tmp
         "CreativeApproved": 40,
         AD_IMPRESSED.name: n_exposures,
         AD_CLICKED.name: n_clicks,
-        CONVERSION_ATTRIBUTED.name: 0,  # orders are attributed by the platform, not imported
+        CONVERSION_ATTRIBUTED.name: n_conversions,
         "behaviour": n_events,
     }
     assert _log_counts() == expected

@@ -5,25 +5,17 @@ the projections have settled."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from django.urls import Resolver404, resolve
 
 from marketplace.services import world_seed
 from marketplace.simulation import (
-    SPEND_TOLERANCE,
     SimulationConfig,
-    advertiser_tokens,
-    campaign_advertisers,
     manifest_world,
-    reports_by_advertiser,
-    simulate_run,
-    simulated_by_advertiser,
-    sum_totals,
+    simulation_report,
 )
 from tests.campaigns.conftest import settle
 
@@ -40,53 +32,51 @@ def _platform_serves_ads() -> bool:
 
 
 @pytest.mark.skipif(not _platform_serves_ads(), reason="needs /api/v1/rank and /track/* (delivery, tracking)")
-def test_simulated_totals_match_the_reports_projection(
+def test_simulation_report_reconciles_with_the_reports_api(
     live_server: Any, make_key: Any, settings: Any, tmp_path: Path
 ) -> None:
-    # given a tiny world seeded through the services (one day of history) and a storefront key
+    # given a tiny seeded world whose history the projections have applied
     settings.VAR_DIR = tmp_path
-    seeded = world_seed(size="test", seed=21, days=1)
+    seeded = world_seed(size="test", seed=22, days=1)
     manifest = json.loads(Path(seeded.manifest_path).read_text())
-    world = manifest_world(manifest)
-    key = make_key("events:write", "ads:rank")
-    tokens = advertiser_tokens(manifest)
-    today = datetime.now(UTC).date()
-    span = {"day_from": (today - timedelta(days=2)).isoformat(), "day_to": (today + timedelta(days=1)).isoformat()}
-    for name in ("attribution", "reports"):
-        settle(name)
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
-        before = reports_by_advertiser(client, tokens, **span)
 
-        # when the simulator runs random and popular side by side over HTTP
-        cfg = SimulationConfig(
-            base_url=live_server.url,
-            api_key=key,
-            policies=("random", "popular"),
-            users=24,
-            sessions=12,
-            concurrency=2,
-            seed=3,
-            attribution_window_seconds=settings.ATTRIBUTION_WINDOW_SECONDS,
-        )
-        result = simulate_run(world=world, manifest=manifest, cfg=cfg)
+    def projections() -> None:
         for name in ("attribution", "reports"):
             settle(name)
-        after = reports_by_advertiser(client, tokens, **span)
 
-    # then every session ran, every event was accepted, and ads were served
-    assert result.sessions == 24 and result.http_errors == 0
-    assert result.events_rejected == 0 and result.events_accepted == result.events_sent > 0
-    expected = simulated_by_advertiser(result.tallies, campaign_advertisers(world, manifest))
-    assert sum_totals(expected.values()).impressions > 0
-    # and each advertiser's reports grew by exactly what the simulator counted for it:
-    # counts and revenue equal, spend up to the API's 4-decimal rounding
-    for advertiser_id, now in after.items():
-        grew = now.minus(before[advertiser_id])
-        want = expected.get(advertiser_id, sum_totals([]))
-        assert (grew.impressions, grew.clicks, grew.conversions, grew.revenue) == (
-            want.impressions,
-            want.clicks,
-            want.conversions,
-            want.revenue,
-        ), advertiser_id
-        assert abs(grew.spend - want.spend) <= SPEND_TOLERANCE, (advertiser_id, grew.spend, want.spend)
+    projections()
+    cfg = SimulationConfig(
+        base_url=live_server.url,
+        api_key=make_key("events:write", "ads:rank"),
+        policies=("random", "auto"),
+        users=20,
+        sessions=8,
+        concurrency=2,
+        seed=5,
+        attribution_window_seconds=settings.ATTRIBUTION_WINDOW_SECONDS,
+    )
+
+    # when `simulate --reconcile` builds its report (the test drives the projections)
+    report = simulation_report(
+        world=manifest_world(manifest),
+        manifest=manifest,
+        cfg=cfg,
+        reconcile=True,
+        reconcile_timeout=30,
+        draws=200,
+        before_poll=projections,
+    )
+
+    # then every session ran over HTTP without a refused event, both policies are reported, and
+    # each advertiser's GET /reports grew by exactly what the simulator counted for it
+    # (counts and revenue equal, spend up to the API's 4-decimal rounding)
+    assert set(report["policies"]) == {"random", "auto"}
+    assert "vs_random" in report["policies"]["auto"]
+    assert report["sessions"] == 16 and report["http_errors"] == 0
+    assert report["events"]["rejected"] == 0 and report["events"]["accepted"] == report["events"]["sent"] > 0
+    mismatched = {a: v for a, v in report["reconciliation_by_advertiser"].items() if v["simulated"] != v["reported"]}
+    assert report["reconciled"] is True, json.dumps(mismatched)
+    rec = report["reconciliation"]
+    assert int(rec["impressions"]["simulated"]) == int(rec["impressions"]["reported"]) > 0
+    assert rec["clicks"]["simulated"] == rec["clicks"]["reported"]
+    assert rec["conversions"]["simulated"] == rec["conversions"]["reported"]

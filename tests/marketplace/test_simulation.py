@@ -12,7 +12,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from marketplace.simulation import (
-    ClickMark,
     PolicyTally,
     ad_outcomes,
     assign_shoppers,
@@ -20,7 +19,6 @@ from marketplace.simulation import (
     policy_report,
     session_pages,
     session_plans,
-    simulated_totals,
 )
 from marketplace.stats import ratio_ci, ratio_diff_ci, wilson
 from marketplace.world import PLACEMENT_BY_PAGE, build_world, preset
@@ -164,21 +162,6 @@ def test_policy_report_gives_totals_intervals_and_difference_vs_random() -> None
     }
     assert "vs_random" not in rep["random"]
     assert rep["random"]["wilson"]["ctr"]["value"] == 0.1
-
-
-def test_orders_after_a_history_click_are_kept_apart_from_the_policy() -> None:
-    # given a shopper whose last click before the run is in the seeded history
-    t = PolicyTally(attribution_window=timedelta(days=7))
-    t.preload({"u1": ClickMark(T0 - timedelta(days=1), 5, "cpc", Decimal(0), history=True)})
-    # when she orders, then clicks an ad of the run and orders again
-    assert t.order("u1", T0, Decimal("10.00")) is False
-    t.click("u1", T0 + timedelta(minutes=1), 6, "cpc", Decimal("0.40"))
-    assert t.order("u1", T0 + timedelta(minutes=2), Decimal("7.00")) is True
-    # then the first order is counted as history-attributed (reports will show it), the second for the policy
-    assert (t.history_conversions, t.history_revenue) == (1, Decimal("10.00"))
-    assert (t.totals().conversions, t.totals().revenue) == (1, Decimal("7.00"))
-    sim = simulated_totals({"auto": t})
-    assert (sim.clicks, sim.conversions, sim.revenue, sim.spend) == (1, 2, Decimal("17.00"), Decimal("0.40"))
 
 
 def test_endless_plans_for_a_duration_start_like_the_bounded_ones(world) -> None:  # type: ignore[no-untyped-def]
