@@ -114,6 +114,15 @@ BUY_BIAS = -2.3
 BUY_W_AFFINITY = 0.3
 BUY_W_PRICE = 0.9
 POSITION_DECAY = 0.7
+# organic session model (shared by the history generator and the simulator)
+SESSION_P_HOME = 0.5  # a session starts on the home page
+SESSION_P_SEARCH = 0.3  # the shopper searches (else opens the category page)
+SEARCH_P_PLAIN_QUERY = 0.6  # the query is the leaf name (else brand + leaf name)
+MAX_PRODUCT_VIEWS = 4  # 1..4 product views per session
+CART_BIAS = -2.2
+CART_W_AFFINITY = 0.35
+CART_W_PRICE = 0.6
+P_PURCHASE_AFTER_CART = 0.4
 
 
 def position_bias(position: Any) -> np.ndarray:
@@ -365,6 +374,14 @@ class World:
                 "user_drift": np.round(self.user_drift, 4).tolist(),
             },
         }
+
+
+def p_add_to_cart(world: World, user_idx: int, leaf: int, product_idx: int, day: float) -> float:
+    """Organic add-to-cart probability after viewing a product:
+    σ(−2.2 + 0.35·A_day[u, leaf] − 0.6·s_u·log(price / leaf median))."""
+    aff = float(world.leaf_affinity(user_idx, leaf, day))
+    sens = float(world.user_price_sens[user_idx]) * float(world.product_price_rel[product_idx])
+    return 1.0 / (1.0 + math.exp(-(CART_BIAS + CART_W_AFFINITY * aff - CART_W_PRICE * sens)))
 
 
 def _page_type_codes(page_type: Any) -> np.ndarray:
@@ -694,17 +711,17 @@ class _DayBuilder:
         at = w.cfg.start + timedelta(days=self.day, hours=hour, seconds=int(rng.random() * 3600))
         sid = f"s-{w.shoppers[user].user_id}-{self.day}-{j}"
         step = lambda: timedelta(seconds=5 + int(rng.random() * 110))  # noqa: E731
-        if rng.random() < 0.5:
+        if rng.random() < SESSION_P_HOME:
             self.emit(at, "page_view", user, sid, {"url": f"{SHOP_URL}/"})
             self.show_ads(user, at, "home", -1)
             at += step()
         leaf = bisect.bisect_left(leaf_cdf, rng.random() * leaf_cdf[-1])
         leaf = min(leaf, len(leaf_cdf) - 1)
         top, name = w.categories[leaf]
-        if rng.random() < 0.3:
+        if rng.random() < SESSION_P_SEARCH:
             query = (
                 name.lower()
-                if rng.random() < 0.6
+                if rng.random() < SEARCH_P_PLAIN_QUERY
                 else f"{w.brands[int(rng.random() * len(w.brands))].lower()} {name.lower()}"
             )
             self.emit(at, "search", user, sid, {"query": query})
@@ -715,7 +732,7 @@ class _DayBuilder:
         at += step()
         cdf, members = product_cdfs[leaf]
         viewed: list[int] = []
-        for _ in range(1 + int(rng.random() * 4)):
+        for _ in range(1 + int(rng.random() * MAX_PRODUCT_VIEWS)):
             k = min(bisect.bisect_left(cdf, rng.random() * cdf[-1]), len(members) - 1)
             p = members[k]
             viewed.append(p)
@@ -724,15 +741,12 @@ class _DayBuilder:
             at += step()
         # organic cart and purchase
         p = viewed[-1]
-        aff = float(w.leaf_affinity(user, leaf, self.day))
-        sens = float(w.user_price_sens[user]) * float(w.product_price_rel[p])
-        p_cart = 1.0 / (1.0 + math.exp(-(-2.2 + 0.35 * aff - 0.6 * sens)))
-        if rng.random() < p_cart:
+        if rng.random() < p_add_to_cart(w, user, leaf, p, self.day):
             prod = w.products[p]
             self.emit(at, "add_to_cart", user, sid, {"product_id": prod.product_id, "quantity": 1, "price": prod.price})
             self.show_ads(user, at, "cart", leaf)
             at += step()
-            if rng.random() < 0.4:
+            if rng.random() < P_PURCHASE_AFTER_CART:
                 self.emit(
                     at,
                     "purchase",

@@ -4,6 +4,7 @@ print the URLs and the admin login; Ctrl-C stops everything cleanly."""
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from typing import Any
 
@@ -52,6 +53,8 @@ class Command(BaseCommand):
                 f"  storefront key (events:write ads:rank profiles:read): {creds.storefront_key}\n"
                 f"  operator key (all scopes): {creds.operator_key}\n"
                 f"  logs        {group.log_dir}\n"
+                f"  traffic     {sys.executable} manage.py simulate --url {base} --key {creds.storefront_key}"
+                f" --size {opts['size']} --world-seed {opts['seed']} --compare random,popular,auto\n"
                 "Ctrl-C stops everything.\n"
             )
             self.stdout.flush()

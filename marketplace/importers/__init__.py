@@ -1,0 +1,1 @@
+"""File importers for external datasets (Taobao), dispatched by `import_events --format`."""
