@@ -215,7 +215,7 @@ DELIVERY_EXPLORATION_RATE = env.float("DELIVERY_EXPLORATION_RATE", default=0.1)
 # Below this many impressions a creative is "new" (exploration pool, Thompson sampling).
 DELIVERY_EXPLORATION_MIN_IMPRESSIONS = env.int("DELIVERY_EXPLORATION_MIN_IMPRESSIONS", default=200)
 # Nearest creatives fetched by vector per request, and the most candidates scored.
-DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=50)
+DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=40)
 DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # Even pacing: seconds between controller updates of the delivery probability.
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
