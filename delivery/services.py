@@ -597,8 +597,8 @@ def pacing_tick(*, at: datetime) -> int:
                 changed.append(row)
                 continue
             elapsed = (at - row.tick_at).total_seconds()
-            if 0 <= elapsed < interval:
-                continue
+            if elapsed < interval:
+                continue  # ticked recently (or the clock went back: never move the state backwards)
             windows = pacing.active_windows(c.dayparts, c.timezone, pacing.day_start_of(at, c.timezone), c.start, c.end)
             before_now, after_now = pacing.active_seconds(windows, at)
             before_last, _ = pacing.active_seconds(windows, max(row.tick_at, at - timedelta(days=1)))
