@@ -150,6 +150,58 @@ def main() -> None:
         click = latencies_ms(lambda i: services.click_record(token=clk_tokens[i]), N_DB)
         repeat = latencies_ms(lambda i: services.click_record(token=clk_tokens[i]), N_DB)
 
+        # attribution projection replay: N_ATTR tracked clicks and N_ATTR orders, 200 shoppers
+        from adplatform.eventlog import projections
+        from behaviour.services import events_ingest
+
+        n_attr = int(os.environ.get("BENCH_TRACKING_ATTR_N", "2000"))
+        t0 = now - timedelta(days=2)
+        clicks = [
+            NewEvent(
+                type="AdClicked",
+                stream=f"decision:{uuid.uuid4()}",
+                data={
+                    "request_id": f"r{i}",
+                    "creative_id": 1,
+                    "campaign_id": cid,
+                    "advertiser_id": adv,
+                    "placement": "p",
+                    "position": 1,
+                    "pricing_model": "cpc",
+                    "price": "0.01",
+                    "charge": "0",
+                    "currency": "EUR",
+                    "segment": None,
+                },  # fmt: skip
+                occurred_at=t0 + timedelta(seconds=30 * i),
+                user_key=f"attr-{i % 200}",
+                meta={"source": "redirect"},
+            )
+            for i in range(n_attr)
+        ]
+        with transaction.atomic():
+            append_events(clicks)
+        orders = [
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": "purchase",
+                "user_id": f"attr-{i % 200}",
+                "timestamp": (t0 + timedelta(seconds=30 * i + 15)).isoformat(),
+                "properties": {
+                    "order_id": f"o{i}",
+                    "items": [{"product_id": "p", "quantity": 1, "price": "5"}],
+                    "revenue": "5",
+                    "currency": "EUR",
+                },  # fmt: skip
+            }
+            for i in range(n_attr)
+        ]
+        for k in range(0, n_attr, 500):
+            events_ingest(raw_events=orders[k : k + 500])
+        started = time.perf_counter()
+        applied = projections.rebuild(projections.get_projection("attribution"))
+        attr_rate = applied / (time.perf_counter() - started)
+
         print(f"{'case':<62} {'value':>16}")
         print(f"{'tracking_urls (two tokens), µs/call':<62} {urls_us:>16.1f}")
         print(f"{'  floor: one HMAC-SHA256 of the same payload, µs':<62} {floor_us:>16.1f}")
@@ -168,6 +220,8 @@ def main() -> None:
         print(
             f"{'  floor: append one event in a transaction, p50/p99 ms':<62} {append_floor[0]:>8.3f}/{append_floor[1]:<7.3f}"
         )
+        label = f"attribution rebuild, {applied} events (half orders), events/s"
+        print(f"{label:<62} {attr_rate:>16.0f}")
     finally:
         runner.teardown_databases(old)
 

@@ -54,7 +54,7 @@ class AttributionOrder(models.Model):
     user_key = models.CharField(max_length=128)
     order_id = models.CharField(max_length=128)
     ordered_at = models.DateTimeField()
-    revenue = models.DecimalField(max_digits=18, decimal_places=4)
+    revenue = models.CharField(max_length=40)  # decimal text exactly as the order carries it
     currency = models.CharField(max_length=3)
     click_event_id = models.UUIDField(null=True)  # the AdClicked it was attributed to
     conversion_event_id = models.UUIDField(null=True)  # the ConversionAttributed appended

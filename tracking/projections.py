@@ -12,12 +12,14 @@ counted by reason in `tracking_report_rejection` and logged.
 `attribution`: AdClicked + OrderPlaced → ConversionAttributed for the shopper's last click
 within ATTRIBUTION_WINDOW_SECONDS before the order (ADR 0031). An order attributed once
 stays attributed to that click; an order that found no click is attributed when a click
-from before it arrives late (still within the window).
+from before it arrives late (still within the window). Only clicks this app recorded
+count: imported/generated history (`ad_exposures_import`) brings its own conversions.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -122,74 +124,118 @@ def _attributed_click(row: AttributionClick) -> services.AttributedClick:
 
 @register_projection
 class AttributionProjection(Projection):
+    """Decides a batch in memory, in log order, from the rows its shoppers already have
+    (clicks and waiting orders within one window of the batch), then writes rows and
+    appends the conversions in bulk: the decisions are those of applying the events one by
+    one, whatever the batch boundaries (replay == live)."""
+
     name = "attribution"
     event_types = frozenset({AD_CLICKED.name, ORDER_PLACED})
     durable_commit = True  # appends events and moves money (CPA)
 
     def apply(self, events: list[StoredEvent]) -> None:
         window = timedelta(seconds=settings.ATTRIBUTION_WINDOW_SECONDS)
-        for e in events:
-            if e.user_key is None:  # erased shopper
-                continue
-            if e.type == AD_CLICKED.name:
-                self._click(e, e.user_key, window)
-            else:
-                self._order(e, e.user_key, window)
-
-    def _last_click(self, user_key: str, at: Any, window: timedelta) -> AttributionClick | None:
-        # last click at or before the order, within the window; ties broken by event id
-        return (
-            AttributionClick.objects.filter(user_key=user_key, clicked_at__lte=at, clicked_at__gte=at - window)
-            .order_by("-clicked_at", "-event_id")
-            .first()
-        )
-
-    def _attribute(self, order: AttributionOrder, click: AttributionClick) -> None:
-        order.conversion_event_id = services.conversion_attribute(
-            user_key=order.user_key,
-            order_id=order.order_id,
-            ordered_at=order.ordered_at,
-            revenue=order.revenue,
-            currency=order.currency,
-            click=_attributed_click(click),
-        )
-        order.click_event_id = click.event_id
-        order.save(update_fields=["click_event_id", "conversion_event_id"])
-
-    def _click(self, e: StoredEvent, user_key: str, window: timedelta) -> None:
-        row = _click_row(e, user_key)
-        AttributionClick.objects.bulk_create([row], ignore_conflicts=True)  # event ids are unique in the log
-        # late click: orders after it (within the window) that found no click when they came
-        waiting = AttributionOrder.objects.filter(
-            user_key=row.user_key,
-            click_event_id__isnull=True,
-            ordered_at__gte=row.clicked_at,
-            ordered_at__lte=row.clicked_at + window,
-        ).order_by("ordered_at", "id")
-        for order in waiting:
-            click = self._last_click(order.user_key, order.ordered_at, window)
-            if click is not None:
-                self._attribute(order, click)
-
-    def _order(self, e: StoredEvent, user_key: str, window: timedelta) -> None:
-        d = e.data
-        order_id = d.get("order_id")
-        if not order_id:
+        relevant = [
+            e
+            for e in events
+            if e.user_key is not None  # erased shoppers
+            and (
+                (e.type == AD_CLICKED.name and e.meta.get("source") in services.TRACKED_SOURCES)
+                or (e.type == ORDER_PLACED and e.data.get("order_id"))
+            )
+        ]
+        if not relevant:
             return
-        order, created = AttributionOrder.objects.get_or_create(
-            user_key=user_key,
-            order_id=str(order_id),
-            defaults={
-                "ordered_at": e.occurred_at,
-                "revenue": Decimal(str(d.get("revenue") or "0")),
-                "currency": str(d.get("currency") or ""),
-            },
+        users = {str(e.user_key) for e in relevant}
+        lo = min(e.occurred_at for e in relevant) - window
+        hi = max(e.occurred_at for e in relevant) + window
+        clicks: dict[str, list[AttributionClick]] = defaultdict(list)
+        for c in AttributionClick.objects.filter(user_key__in=users, clicked_at__gte=lo, clicked_at__lte=hi):
+            clicks[c.user_key].append(c)
+        # waiting orders, each with its sort key (ordered_at, existing before new, id / arrival)
+        waiting: dict[str, list[tuple[tuple[Any, int, int], AttributionOrder]]] = defaultdict(list)
+        for o in AttributionOrder.objects.filter(
+            user_key__in=users, click_event_id__isnull=True, ordered_at__gte=lo, ordered_at__lte=hi
+        ):
+            waiting[o.user_key].append(((o.ordered_at, 0, o.id), o))
+        order_ids = {str(e.data["order_id"]) for e in relevant if e.type == ORDER_PLACED}
+        known = set(
+            AttributionOrder.objects.filter(user_key__in=users, order_id__in=order_ids).values_list(
+                "user_key", "order_id"
+            )
         )
-        if not created:
-            return  # the same order re-sent under another event id counts once
-        click = self._last_click(order.user_key, order.ordered_at, window)
-        if click is not None:
-            self._attribute(order, click)
+
+        def last_click(user: str, at: Any) -> AttributionClick | None:
+            # the latest click at or before `at` within the window; ties: the larger event id
+            best = None
+            for c in clicks[user]:
+                if at - window <= c.clicked_at <= at and (
+                    best is None or (c.clicked_at, c.event_id) > (best.clicked_at, best.event_id)
+                ):
+                    best = c
+            return best
+
+        new_clicks: list[AttributionClick] = []
+        new_orders: list[AttributionOrder] = []
+        attributed: list[tuple[AttributionOrder, AttributionClick]] = []
+        for e in relevant:
+            user = str(e.user_key)
+            if e.type == AD_CLICKED.name:
+                row = _click_row(e, user)
+                clicks[user].append(row)
+                new_clicks.append(row)
+                # a late click: orders after it (within the window) that found no click
+                due = sorted(
+                    (t for t in waiting[user] if row.clicked_at <= t[1].ordered_at <= row.clicked_at + window),
+                    key=lambda t: t[0],
+                )
+                for _key, order in due:
+                    click = last_click(user, order.ordered_at)
+                    if click is not None:
+                        order.click_event_id = click.event_id
+                        attributed.append((order, click))
+                        waiting[user] = [t for t in waiting[user] if t[1] is not order]
+                continue
+            d = e.data
+            key = (user, str(d["order_id"]))
+            if key in known:
+                continue  # the same order re-sent under another event id counts once
+            known.add(key)
+            order = AttributionOrder(
+                user_key=user,
+                order_id=key[1],
+                ordered_at=e.occurred_at,
+                revenue=str(d.get("revenue") or "0"),
+                currency=str(d.get("currency") or ""),
+            )
+            new_orders.append(order)
+            click = last_click(user, order.ordered_at)
+            if click is not None:
+                order.click_event_id = click.event_id
+                attributed.append((order, click))
+            else:
+                waiting[user].append(((order.ordered_at, 1, len(new_orders)), order))
+
+        conversion_ids = services.conversions_attribute(
+            conversions=[
+                services.Conversion(
+                    user_key=o.user_key,
+                    order_id=o.order_id,
+                    ordered_at=o.ordered_at,
+                    revenue=Decimal(o.revenue),
+                    currency=o.currency,
+                    click=_attributed_click(c),
+                )
+                for o, c in attributed
+            ]
+        )
+        for (order, _click), conversion_id in zip(attributed, conversion_ids, strict=True):
+            order.conversion_event_id = conversion_id
+        AttributionClick.objects.bulk_create(new_clicks, ignore_conflicts=True)  # event ids are unique in the log
+        AttributionOrder.objects.bulk_create(new_orders)  # in log order: ids keep arrival order
+        existing = [o for o, _c in attributed if o.pk is not None]
+        if existing:
+            AttributionOrder.objects.bulk_update(existing, ["click_event_id", "conversion_event_id"])
 
     def reset(self) -> None:
         # ConversionAttributed events stay in the log; a replay finds them and appends

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -126,15 +126,23 @@ def tracking_urls(*, ad: ServedAd) -> tuple[str, str]:
     Only the click token carries the landing URL (the impression token stays short)."""
     secret = settings.TRACKING_SECRET
     expires_at = int(ad.served_at.timestamp()) + settings.TRACKING_TOKEN_TTL_SECONDS
-    impression = tokens.sign(_fields(ad, None), kind=tokens.KIND_IMPRESSION, expires_at=expires_at, secret=secret)
-    click = tokens.sign(_fields(ad, ad.landing_url), kind=tokens.KIND_CLICK, expires_at=expires_at, secret=secret)
+    fields = _fields(ad, None)
+    impression = tokens.sign(fields, kind=tokens.KIND_IMPRESSION, expires_at=expires_at, secret=secret)
+    fields[-1] = ad.landing_url
+    click = tokens.sign(fields, kind=tokens.KIND_CLICK, expires_at=expires_at, secret=secret)
     return f"/track/impression/{impression}", f"/track/click/{click}"
 
 
 def served_ad_from_token(*, token: str, kind: str, now: datetime) -> ServedAd:
     """The served ad an authentic, unexpired token of `kind` ("i" | "c") carries; raises
     TokenInvalidError / TokenExpiredError."""
-    fields = tokens.verify(token, kind=kind, now=now.timestamp(), secret=settings.TRACKING_SECRET)
+    fields = tokens.verify(
+        token,
+        kind=kind,
+        now=now.timestamp(),
+        secret=settings.TRACKING_SECRET,
+        fallbacks=settings.TRACKING_SECRET_FALLBACKS,
+    )
     ad = _served_ad(fields)
     if kind == tokens.KIND_CLICK and not ad.landing_url.startswith(_SAFE_LANDING_SCHEMES):
         raise TokenInvalidError  # never redirect anywhere but an http(s) landing page
@@ -207,9 +215,17 @@ class _RacedError(Exception):
     """A concurrent request stored one of our events first: undo our charge and look again."""
 
 
+# meta.source of the ad events this app records; other sources (imported or generated
+# history, ranking.services.ad_exposures_import) carry their own attribution.
+TRACKED_SOURCES = frozenset({"beacon", "redirect", "reported"})
+
+
 def frequency_rows_write(events: list[Any]) -> None:
     """Frequency read-model rows for AdImpressed events (inline here, and by the
-    `tracking_frequency` projection on replay): consenting, non-erased shoppers only."""
+    `tracking_frequency` projection on replay): consenting, non-erased shoppers only, and
+    only impressions younger than TRACKING_FREQUENCY_RETENTION_SECONDS (older ones can
+    never count for a cap: an import of years of history writes nothing)."""
+    oldest = timezone.now() - timedelta(seconds=settings.TRACKING_FREQUENCY_RETENTION_SECONDS)
     rows = [
         RecentImpression(
             event_id=e.event_id,
@@ -219,7 +235,10 @@ def frequency_rows_write(events: list[Any]) -> None:
             creative_id=int(e.data["creative_id"]),
         )
         for e in events
-        if e.type == AD_IMPRESSED.name and e.user_key is not None and e.meta.get("consent") is not False
+        if e.type == AD_IMPRESSED.name
+        and e.user_key is not None
+        and e.meta.get("consent") is not False
+        and e.occurred_at >= oldest
     ]
     if rows:
         RecentImpression.objects.bulk_create(rows, ignore_conflicts=True)
@@ -328,54 +347,67 @@ class AttributedClick:
     segment: str | None
 
 
-def conversion_attribute(
-    *,
-    user_key: str,
-    order_id: str,
-    ordered_at: datetime,
-    revenue: Decimal,
-    currency: str,
-    click: AttributedClick,
-) -> uuid.UUID:
-    """Append the order's ConversionAttributed (once ever: its id comes from the shopper and
-    the order), charging a CPA campaign its clearing price per conversion in the same
-    transaction. Returns the event id."""
-    event_id = conversion_event_id(user_key=user_key, order_id=order_id)
+@dataclass(frozen=True)
+class Conversion:
+    """An order attributed to a click (decided by the attribution projection)."""
+
+    user_key: str
+    order_id: str
+    ordered_at: datetime
+    revenue: Decimal
+    currency: str
+    click: AttributedClick
+
+
+def conversions_attribute(*, conversions: list[Conversion]) -> list[uuid.UUID]:
+    """Append each order's ConversionAttributed (once ever: its id comes from the shopper and
+    the order), charging CPA campaigns their clearing price per conversion, in the caller's
+    transaction. Ids already in the log (a replay, an order re-sent) append and charge
+    nothing. Returns the event ids, in order. The attribution projection is the only caller
+    and runs under its advisory lock, so no concurrent writer appends these ids."""
+    ids = [conversion_event_id(user_key=c.user_key, order_id=c.order_id) for c in conversions]
+    if not conversions:
+        return ids
     with transaction.atomic():
-        if _existing([event_id]):
-            return event_id
-        try:
-            with transaction.atomic():
-                charge = Decimal(0)
-                if click.pricing_model == "cpa":
-                    charge = _charge_campaign(click.campaign_id, click.price, ordered_at)
-                event = NewEvent(
+        existing = _existing(ids)
+        events = []
+        for event_id, c in zip(ids, conversions, strict=True):
+            if event_id in existing:
+                continue
+            existing.add(event_id)  # the same order twice in one call: once
+            charge = Decimal(0)
+            if c.click.pricing_model == "cpa":
+                charge = _charge_campaign(c.click.campaign_id, c.click.price, c.ordered_at)
+            events.append(
+                NewEvent(
                     type=CONVERSION_ATTRIBUTED.name,
-                    stream=decision_stream(click.request_id),
+                    stream=decision_stream(c.click.request_id),
                     data={
-                        "request_id": click.request_id,
-                        "creative_id": click.creative_id,
-                        "campaign_id": click.campaign_id,
-                        "advertiser_id": click.advertiser_id,
-                        "placement": click.placement,
-                        "order_id": order_id,
-                        "revenue": str(revenue),
+                        "request_id": c.click.request_id,
+                        "creative_id": c.click.creative_id,
+                        "campaign_id": c.click.campaign_id,
+                        "advertiser_id": c.click.advertiser_id,
+                        "placement": c.click.placement,
+                        "order_id": c.order_id,
+                        "revenue": str(c.revenue),
                         "charge": str(charge),
-                        "currency": currency,
-                        "segment": click.segment,
-                        "click_event_id": str(click.event_id),
-                        "pricing_model": click.pricing_model,
+                        "currency": c.currency,
+                        "segment": c.click.segment,
+                        "click_event_id": str(c.click.event_id),
+                        "pricing_model": c.click.pricing_model,
                     },
-                    occurred_at=ordered_at,
+                    occurred_at=c.ordered_at,
                     event_id=event_id,
-                    user_key=user_key,
+                    user_key=c.user_key,
                     meta={"source": "attribution"},
                 )
-                if event_id not in append_events([event]).stored:
-                    raise _RacedError
-        except _RacedError:
-            pass
-    return event_id
+            )
+        if events:
+            stored = append_events(events).stored
+            if stored != {e.event_id for e in events}:
+                # cannot happen under the projection lock; never keep a charge without its event
+                raise RuntimeError("ConversionAttributed appended concurrently; batch rolled back")
+    return ids
 
 
 PRUNE_BATCH_ROWS = 10_000

@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -44,8 +45,12 @@ def _key(secret: str) -> bytes:
     return key
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    # base64.urlsafe_b64encode without its two Python-level wrappers (hot path)
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
@@ -59,10 +64,11 @@ def sign(fields: list[Any], *, kind: str, expires_at: int, secret: str) -> str:
     return f"{_b64(payload)}.{_b64(mac)}"
 
 
-def verify(token: str, *, kind: str, now: float, secret: str) -> list[Any]:
+def verify(token: str, *, kind: str, now: float, secret: str, fallbacks: Sequence[str] = ()) -> list[Any]:
     """The fields of an authentic, unexpired token of `kind`; raises TokenInvalidError or
     TokenExpiredError. The signature is checked before anything in the payload is trusted
-    (a forged token never learns whether its expiry would have passed)."""
+    (a forged token never learns whether its expiry would have passed). Tokens signed with
+    one of the `fallbacks` (secrets being rotated out) are still accepted."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
         raise TokenInvalidError
     body, tag = token.split(".")
@@ -75,8 +81,10 @@ def verify(token: str, *, kind: str, now: float, secret: str) -> list[Any]:
     # (padding, non-canonical trailing bits) that would slip past a cache or a log grep
     if _b64(payload) != body or _b64(mac) != tag:
         raise TokenInvalidError
-    expected = hmac.digest(_key(secret), payload, hashlib.sha256)[:MAC_BYTES]
-    if not hmac.compare_digest(mac, expected):
+    for candidate in (secret, *fallbacks):
+        if hmac.compare_digest(mac, hmac.digest(_key(candidate), payload, hashlib.sha256)[:MAC_BYTES]):
+            break
+    else:
         raise TokenInvalidError
     try:
         decoded = orjson.loads(payload)

@@ -193,6 +193,8 @@ PROFILES_SEGMENTS_K = env.int("PROFILES_SEGMENTS_K", default=0)
 # --- tracking --------------------------------------------------------------------------
 # HMAC key of the impression/click tokens; production requires it (settings/production.py).
 TRACKING_SECRET = env.str("TRACKING_SECRET", default="dev-only-insecure-tracking-secret")
+# Previous secrets, still accepted when verifying (rotation: keep the old one here for one TTL).
+TRACKING_SECRET_FALLBACKS = env.list("TRACKING_SECRET_FALLBACKS", default=[])
 # How long an issued impression/click token stays valid.
 TRACKING_TOKEN_TTL_SECONDS = env.int("TRACKING_TOKEN_TTL_SECONDS", default=24 * 3600)
 # A conversion is attributed to the shopper's last ad click at most this long before it.

@@ -19,6 +19,7 @@ from adplatform.eventlog import selectors as eventlog
 from adplatform.eventlog.services import user_erase
 from behaviour.services import events_ingest
 from campaigns.models import CampaignSpend
+from ranking.services import AdExposure, ad_exposures_import
 from tracking import services
 from tracking.models import AttributionClick, AttributionOrder
 
@@ -169,9 +170,13 @@ def test_attribution_replay_from_zero_equals_live(campaign: Callable) -> None:
         live = _state()
         live_conversions = conversions()
         spend = CampaignSpend.objects.get(campaign_id=cpa.campaign_id).spent
-        # when the projection is rebuilt from zero
+        # when the projection is rebuilt from zero, in one batch and one event at a time
         settle("attribution", rebuild=True)
+        one_batch = _state()
+        with override_settings(PROJECTION_BATCH_SIZE=1):
+            settle("attribution", rebuild=True)
     # then its state is identical, no conversion was added and nothing charged again
+    assert one_batch == live
     assert _state() == live
     assert conversions() == live_conversions
     assert len(live_conversions) >= 5
@@ -198,3 +203,31 @@ def test_erasure_forgets_the_shopper_in_attribution(campaign: Callable) -> None:
     n = eventlog.count_events(types=["ConversionAttributed"])
     settle("attribution", rebuild=True)
     assert eventlog.count_events(types=["ConversionAttributed"]) == n == 2
+
+
+def test_imported_history_clicks_are_not_attributed_again(campaign: Callable) -> None:
+    # given imported history: an exposure clicked and converted (its own ConversionAttributed),
+    # and the matching purchase among the shopper's behaviour events
+    ad = campaign(user_id="hist", served_at=T)
+    exposure = AdExposure(
+        exposure_key="test:1",
+        user_id="hist",
+        at=T,
+        creative_id=ad.creative_id,
+        campaign_id=ad.campaign_id,
+        advertiser_id=ad.advertiser_id,
+        placement="home-top",
+        clicked_at=T + timedelta(seconds=5),
+        order_id="o-hist",
+        converted_at=T + timedelta(minutes=3),
+        revenue=Decimal("19.00"),
+        currency="EUR",
+    )
+    ad_exposures_import(exposures=[exposure])
+    order("hist", "o-hist", T + timedelta(minutes=3), revenue="19.00")
+    order("hist", "o-organic", T + timedelta(hours=1))
+    settle("attribution")
+    # then the only conversion is the imported one: no second attribution of its order, and
+    # the organic order is not credited to a history click
+    assert [(c["order_id"], c["revenue"]) for c in conversions()] == [("o-hist", "19.00")]
+    assert AttributionClick.objects.count() == 0

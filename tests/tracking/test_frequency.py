@@ -110,3 +110,16 @@ def test_prune_deletes_only_rows_older_than_the_cutoff(campaign: Callable, setti
     # and the task prunes everything before now with a zero retention
     assert frequency_prune_task() == 3
     assert RecentImpression.objects.count() == 0
+
+
+def test_impressions_older_than_the_retention_write_no_row(campaign: Callable, settings: Any) -> None:
+    # given an impression recorded 2 hours after it was served, with a 1 hour retention
+    settings.TRACKING_FREQUENCY_RETENTION_SECONDS = 3600
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    beacon(campaign(user_id="old", served_at=t0), 1)
+    beacon(campaign(user_id="old", served_at=t0 + timedelta(hours=2, minutes=30)), 1)
+    # then only the recent one has a frequency row, live and after a rebuild
+    assert RecentImpression.objects.count() == 1
+    settle("tracking_frequency", rebuild=True)
+    assert [r.at for r in RecentImpression.objects.all()] == [t0 + timedelta(hours=2, minutes=30, seconds=1)]
+    assert eventlog.count_events(types=["AdImpressed"]) == 2

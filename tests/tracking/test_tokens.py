@@ -120,3 +120,19 @@ def test_expired_and_tampered_is_invalid_not_expired() -> None:
     body, tag = click.split(".")
     with pytest.raises(tokens.TokenInvalidError):
         served_ad_from_token(token=f"{body}.{tag[::-1]}", kind="c", now=SERVED_AT + timedelta(seconds=TTL + 1))
+
+
+def test_rotation_accepts_tokens_of_a_fallback_secret_only_while_it_is_listed() -> None:
+    # given a token signed with the old secret
+    ad = served_ad()
+    with override_settings(TRACKING_SECRET="old-secret"):
+        _, old_click = urls(ad)
+    # when the secret is rotated with the old one as a fallback, the token still verifies
+    with override_settings(TRACKING_SECRET="new-secret", TRACKING_SECRET_FALLBACKS=["old-secret"]):
+        assert served_ad_from_token(token=old_click, kind="c", now=SERVED_AT) == ad
+        _, new_click = urls(ad)
+    # and once the fallback is dropped it does not; new tokens use the new secret
+    with override_settings(TRACKING_SECRET="new-secret", TRACKING_SECRET_FALLBACKS=[]):
+        with pytest.raises(tokens.TokenInvalidError):
+            served_ad_from_token(token=old_click, kind="c", now=SERVED_AT)
+        assert served_ad_from_token(token=new_click, kind="c", now=SERVED_AT).landing_url

@@ -48,6 +48,7 @@ class Command(BaseCommand):
                 f"  admin       {base}/admin/   login: {creds.admin_user} / {creds.admin_password}\n"
                 f"  API docs    {base}/api/docs/\n"
                 f"  API         {base}/api/v1/\n"
+                f"  storefront  {base}/storefront/?key={creds.storefront_key}\n"
                 f"  storefront key (events:write ads:rank profiles:read): {creds.storefront_key}\n"
                 f"  operator key (all scopes): {creds.operator_key}\n"
                 f"  logs        {group.log_dir}\n"
