@@ -96,8 +96,9 @@ def main() -> None:
         now = day + timedelta(seconds=s * args.step)
         hour = s * args.step / 3600
         shape = 1.0 + 0.8 * math.sin(2 * math.pi * (hour / 24 - 0.3))  # trough ~01:00, peak ~13:00
-        for _ in range(max(0, round(rng.gauss(args.requests * shape, 1.0)))):
-            at = now + timedelta(seconds=rng.uniform(0, args.step))
+        n = max(0, round(rng.gauss(args.requests * shape, 1.0)))
+        # a monotonic clock: requests in time order within the step
+        for at in sorted(now + timedelta(seconds=rng.uniform(0, args.step)) for _ in range(n)):
             result = rank_decide(request=RankRequest(user_id=f"u-{rng.randrange(5000)}", placement="home_top",
                                                      page_type="home", limit=2), now=at, rng=rng)  # fmt: skip
             n_requests += 1

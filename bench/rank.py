@@ -206,6 +206,8 @@ def make_requests(world: Any, n: int, seed_: int) -> list[dict[str, Any]]:
 def floor_and_profile(reqs: list[dict[str, Any]], request_ids: dict[int, str], sample: int) -> dict[str, Any]:
     """In-process: the floor (one ANN query + one batched scorer call per request, for the
     candidates its decision considered) and a cProfile of rank_decide on the same requests."""
+    from django.conf import settings
+
     from adplatform.eventlog.models import Event
     from delivery import candidates, state
     from delivery.services import RankRequest, rank_decide
@@ -239,7 +241,7 @@ def floor_and_profile(reqs: list[dict[str, Any]], request_ids: dict[int, str], s
         sreq = ScoringRequest(user_id=req["user_id"], profile=personal, context=req["context"], candidates=items)
         t = time.perf_counter()
         if vec is not None:
-            profiles.nearest_creatives(vector=vec, k=50)
+            profiles.nearest_creatives(vector=vec, k=settings.DELIVERY_ANN_K)
         if items:
             scorer.score(sreq)
         floors.append(time.perf_counter() - t)

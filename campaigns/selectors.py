@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from adplatform.eventlog import selectors as eventlog
@@ -206,6 +207,19 @@ def spend_by_campaign(*, timezones: Mapping[int, str], at: datetime) -> dict[int
         for cid in ids
         if cid in tz
     }
+
+
+def delivery_fingerprint() -> tuple[Any, ...]:
+    """Changes whenever a campaign, creative or placement changes (one query): delivery
+    reloads its cached campaign structure only when this moves."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT (SELECT max(updated_at) FROM campaigns_campaign), (SELECT count(*) FROM campaigns_campaign),"
+            " (SELECT max(updated_at) FROM campaigns_creative), (SELECT count(*) FROM campaigns_creative),"
+            " (SELECT max(updated_at) FROM campaigns_placement)"
+        )
+        row = cur.fetchone()
+    return tuple(row) if row else ()
 
 
 def placement_list() -> QuerySet[Placement]:

@@ -31,9 +31,7 @@ SOURCE_REQUESTED = "requested"  # re-ranking mode: the request's candidate list
 PER_CONTEXT = 20  # candidates per contextual source
 EXPLORATION_POOL = 8
 POPULAR_FILL = 20
-# Above this share of all servable creatives being eligible, ANN runs unfiltered (the
-# eligible-id filter would cost more than the few rows it drops) and is filtered after.
-UNFILTERED_SHARE = 0.5
+FILTERED_MAX_IDS = 500  # up to this many eligible creatives, ANN filters by id in the query
 
 _text_model_state: dict[str, Any] = {"loading": False, "ready": False}
 _text_lock = threading.Lock()
@@ -70,11 +68,15 @@ def warm_text_model(*, wait: bool = False) -> None:
         query_vector("warm up")
 
 
-def _ann(vector: np.ndarray, eligible: Collection[int], total: int, k: int) -> list[tuple[int, float]]:
-    if len(eligible) >= UNFILTERED_SHARE * total:
-        got = profiles.nearest_creatives(vector=vector, k=2 * k)
-        return [(cid, d) for cid, d in got if cid in eligible][:k]
-    return profiles.nearest_creatives(vector=vector, k=k, creative_ids=list(eligible))
+def _ann(vector: np.ndarray, eligible: Collection[int], k: int) -> list[tuple[int, float]]:
+    """k nearest eligible creatives. Few eligible: filtered HNSW scan over their ids;
+    otherwise one unfiltered query for 1.5k and the filter applied here (an id array of
+    thousands in the query costs more than the rows it saves; fetching 3k doubled the
+    HNSW query's time in bench/rank, docs/benchmarks/rank.md)."""
+    if len(eligible) <= FILTERED_MAX_IDS:
+        return profiles.nearest_creatives(vector=vector, k=k, creative_ids=list(eligible))
+    got = profiles.nearest_creatives(vector=vector, k=k + k // 2)
+    return [(cid, d) for cid, d in got if cid in eligible][:k]
 
 
 def _take(ids: Iterable[int], eligible: Collection[int], n: int) -> list[int]:
@@ -103,7 +105,6 @@ def gather(
     `eligible`, at most DELIVERY_MAX_CANDIDATES."""
     limit = settings.DELIVERY_MAX_CANDIDATES
     k = settings.DELIVERY_ANN_K
-    total = max(1, len(structure.creatives))
     found: dict[int, set[str]] = {}
     distance: dict[int, float] = {}
 
@@ -119,11 +120,11 @@ def gather(
     if context_product:
         add(_take(structure.by_product.get(context_product, ()), eligible, PER_CONTEXT), SOURCE_CONTEXT_PRODUCT)
     if user_vec is not None:
-        hits = _ann(user_vec, eligible, total, k)
+        hits = _ann(user_vec, eligible, k)
         distance.update(hits)
         add((cid for cid, _ in hits), SOURCE_INTEREST)
     if query_vec is not None:
-        add((cid for cid, _ in _ann(query_vec, eligible, total, k // 2 or 1)), SOURCE_QUERY)
+        add((cid for cid, _ in _ann(query_vec, eligible, k // 2 or 1)), SOURCE_QUERY)
     for cat in context_categories:
         add(_take(structure.by_category.get(cat, ()), eligible, PER_CONTEXT), SOURCE_CONTEXT_CATEGORY)
     for pid in list(viewed_products)[:5]:

@@ -116,6 +116,25 @@ def campaign_reason(
     c: DeliveryCampaign, ctx: RankContext, *, at: datetime, spent_today: Decimal, spent_total: Decimal
 ) -> str | None:
     """Campaign-level rules, cheapest first. An omitted (empty) targeting list means any."""
+    return static_reason(
+        c, placement=ctx.placement, page_type=ctx.page_type, device=ctx.device, geo=ctx.geo, at=at,
+        spent_today=spent_today, spent_total=spent_total,
+    ) or context_reason(c, ctx)  # fmt: skip
+
+
+def static_reason(
+    c: DeliveryCampaign,
+    *,
+    placement: str,
+    page_type: str,
+    device: str | None,
+    geo: str | None,
+    at: datetime,
+    spent_today: Decimal,
+    spent_total: Decimal,
+) -> str | None:
+    """The rules that depend on the time, spend and the request's placement, page type,
+    device and geo only (the same for many requests: cached per spend reload)."""
     if at < c.start or (c.end is not None and at >= c.end):
         return REASON_SCHEDULE
     if not in_daypart(c.dayparts, c.timezone, at):
@@ -125,14 +144,25 @@ def campaign_reason(
     if c.total_budget is not None and spent_total >= c.total_budget:
         return REASON_TOTAL_BUDGET
     t = c.targeting
-    if t.placements and ctx.placement not in t.placements:
+    if t.placements and placement not in t.placements:
         return REASON_PLACEMENT
-    if t.page_types and ctx.page_type not in t.page_types:
+    if t.page_types and page_type not in t.page_types:
         return REASON_PAGE_TYPE
-    if t.devices and ctx.device not in t.devices:
+    if t.devices and device not in t.devices:
         return REASON_DEVICE
-    if t.geo and not geo_match(t.geo, ctx.geo):
+    if t.geo and not geo_match(t.geo, geo):
         return REASON_GEO
+    return None
+
+
+def needs_context(c: DeliveryCampaign) -> bool:
+    t = c.targeting
+    return bool(t.categories or t.keywords or t.segments)
+
+
+def context_reason(c: DeliveryCampaign, ctx: RankContext) -> str | None:
+    """Categories (page context or the shopper's interests), keywords, segments."""
+    t = c.targeting
     if t.categories and not (
         ctx.context_categories.intersection(t.categories) or ctx.interest_categories.intersection(t.categories)
     ):

@@ -42,7 +42,7 @@ class PacingRow:
 
 
 def pacing_states(*, campaign_ids: Iterable[int]) -> dict[int, PacingRow]:
-    return {
-        r.campaign_id: PacingRow(r.campaign_id, r.day, r.throttle, r.spent_at_tick, r.tick_at)
-        for r in PacingState.objects.filter(campaign_id__in=list(campaign_ids))
-    }
+    rows = PacingState.objects.filter(campaign_id__in=list(campaign_ids)).values_list(
+        "campaign_id", "day", "throttle", "spent_at_tick", "tick_at"
+    )
+    return {r[0]: PacingRow(*r) for r in rows}

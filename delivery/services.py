@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -113,11 +114,7 @@ def _context_categories(req: RankRequest, snap: state.Snapshot) -> frozenset[str
     if req.category_id:
         cats.add(req.category_id)
     if req.product_id:
-        product = snap.structure.products.get(req.product_id)
-        if product is None:
-            from catalog import selectors as catalog
-
-            product = catalog.products_by_id([req.product_id]).get(req.product_id)
+        product = snap.structure.products.get(req.product_id) or state.context_product(req.product_id)
         if product is not None:
             cats.update(product.category_path)
     return frozenset(cats)
@@ -130,6 +127,48 @@ def _interests(profile: profiles.ProfileSnapshot | None) -> dict[str, float]:
     return {k: v for k, v in top if v > 0}
 
 
+class EligibleCreatives:
+    """The servable creatives of the eligible campaigns minus the capped ones, without
+    materialising a 10k-element set per request (membership is two dict lookups)."""
+
+    def __init__(self, structure: state.Structure, ok: dict[int, DeliveryCampaign], excluded: set[int]) -> None:
+        self._structure, self._ok, self._excluded = structure, ok, excluded
+        self._n = sum(len(structure.by_campaign.get(cid, ())) for cid in ok) - len(excluded)
+
+    def __contains__(self, cid: object) -> bool:
+        sc = self._structure.creatives.get(cid)  # type: ignore[call-overload]
+        return sc is not None and sc.campaign_id in self._ok and cid not in self._excluded
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[int]:
+        for campaign_id in self._ok:
+            for cid in self._structure.by_campaign.get(campaign_id, ()):
+                if cid not in self._excluded:
+                    yield cid
+
+
+def _static_pass(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> list[tuple[int, str | None]]:
+    """(campaign, static reason) for every running campaign, cached per spend reload and
+    (placement, page type, device, geo): those rules move only with time and spend."""
+    key = (ctx.placement, ctx.page_type, ctx.device, ctx.geo)
+    cached = snap.dynamic.static.get(key)
+    if cached is not None:
+        return cached
+    out = []
+    for cid in sorted(snap.structure.campaigns):
+        today, total = snap.spend_of(cid)
+        reason = rules.static_reason(
+            snap.structure.campaigns[cid], placement=ctx.placement, page_type=ctx.page_type, device=ctx.device,
+            geo=ctx.geo, at=at, spent_today=today, spent_total=total,
+        )  # fmt: skip
+        out.append((cid, reason))
+    if len(snap.dynamic.static) < 512:
+        snap.dynamic.static[key] = out
+    return out
+
+
 def _eligible_campaigns(
     snap: state.Snapshot, ctx: rules.RankContext, at: datetime, rng: random.Random, *, capped: bool, user_id: str
 ) -> tuple[dict[int, DeliveryCampaign], dict[int, str], rules.ImpressionCounts]:
@@ -137,10 +176,11 @@ def _eligible_campaigns(
     others, the shopper's recent impressions)."""
     ok: dict[int, DeliveryCampaign] = {}
     out: dict[int, str] = {}
-    for cid in sorted(snap.structure.campaigns):
-        c = snap.structure.campaigns[cid]
-        today, total = snap.spend_of(cid)
-        reason = rules.campaign_reason(c, ctx, at=at, spent_today=today, spent_total=total)
+    campaigns_by_id = snap.structure.campaigns
+    for cid, reason in _static_pass(snap, ctx, at):
+        c = campaigns_by_id[cid]
+        if reason is None and (c.targeting.categories or c.targeting.keywords or c.targeting.segments):
+            reason = rules.context_reason(c, ctx)
         if reason is None and c.pacing == "even" and c.daily_budget is not None:
             throttle = snap.throttle_of(cid)
             if throttle < 1.0 and rng.random() >= throttle:
@@ -223,15 +263,16 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             else:
                 logged.append({"creative_id": cid, "eligible": False, "reason": reason})
     else:
-        eligible = {
-            cr.creative_id for c in ok_campaigns.values() for cr in c.creatives if cr.creative_id in structure.creatives
-        }
-        if consent and any(cap.scope == "creative" for c in ok_campaigns.values() for cap in c.frequency_caps):
-            for cid in list(eligible):
-                reason = creative_reason(cid)
-                if reason is not None:
-                    eligible.discard(cid)
-                    eligibility[reason] += 1
+        excluded: set[int] = set()
+        if consent and seen.by_creative:
+            for campaign_id, c in ok_campaigns.items():
+                if any(cap.scope == "creative" for cap in c.frequency_caps):
+                    for cid in structure.by_campaign.get(campaign_id, ()):
+                        reason = creative_reason(cid)
+                        if reason is not None:
+                            excluded.add(cid)
+                            eligibility[reason] += 1
+        eligible = EligibleCreatives(structure, ok_campaigns, excluded)
         if req.policy == "random":
             pool = sorted(eligible)
             picked = rng.sample(pool, min(len(pool), settings.DELIVERY_MAX_CANDIDATES))
@@ -556,8 +597,8 @@ def pacing_tick(*, at: datetime) -> int:
                 changed.append(row)
                 continue
             elapsed = (at - row.tick_at).total_seconds()
-            if 0 <= elapsed < interval:
-                continue
+            if elapsed < interval:
+                continue  # ticked recently (or the clock went back: never move the state backwards)
             windows = pacing.active_windows(c.dayparts, c.timezone, pacing.day_start_of(at, c.timezone), c.start, c.end)
             before_now, after_now = pacing.active_seconds(windows, at)
             before_last, _ = pacing.active_seconds(windows, max(row.tick_at, at - timedelta(days=1)))

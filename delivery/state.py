@@ -2,9 +2,13 @@
 bounds (docs/delivery.md):
 
 - structure — running campaigns, their approved creatives, the creatives' products, a
-  category/product index, popularity and serving statistics — reloaded at most every
-  DELIVERY_CAMPAIGNS_TTL_SECONDS (a few queries for everything, none per candidate);
-- spend and pacing throttles — reloaded every DELIVERY_SPEND_TTL_SECONDS.
+  category/product index, popularity and serving statistics — reloaded every
+  DELIVERY_CAMPAIGNS_TTL_SECONDS, and sooner when `campaigns.delivery_fingerprint` moves
+  (checked every DELIVERY_SPEND_TTL_SECONDS × 5); the reload runs in a background thread
+  while requests keep the previous structure (synchronously only when none exists or it
+  is twice its TTL old, e.g. with a TTL of 0 in tests);
+- spend and pacing throttles — reloaded every DELIVERY_SPEND_TTL_SECONDS, together with
+  the per-context cache of the time/spend/placement/device/geo rules.
 
 Ages are measured on the caller's clock (`at`), so a simulation with an injected clock
 refreshes exactly like production does in real time; a clock that goes backwards
@@ -14,9 +18,12 @@ TTL bounds how long an exhausted campaign can still be *selected*."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 
@@ -30,6 +37,8 @@ from .exploration import Counts
 from .selectors import ServingStats, pacing_states, serving_stats
 
 POPULARITY_PRIOR = (1.0, 50.0)  # Beta prior of the smoothed CTR used by "popular"
+PRODUCTS_RELOAD = 30  # structure reloads between full reads of the creatives' products
+FINGERPRINT_EVERY = 5  # spend reloads between fingerprint checks
 
 
 @dataclass(frozen=True)
@@ -48,10 +57,13 @@ class Structure:
     creatives: dict[int, ServableCreative]
     by_category: dict[str, list[int]]  # most popular first
     by_product: dict[str, list[int]]
+    by_campaign: dict[int, tuple[int, ...]]  # servable creative ids per campaign
+    fingerprint: tuple[Any, ...]
     popular: list[int]  # all creatives, most popular (smoothed CTR) first
     new_ids: list[int]  # creatives with fewer than DELIVERY_EXPLORATION_MIN_IMPRESSIONS, by id
     stats: ServingStats
     products: dict[str, ProductInfo]
+    product_loads: int = 0  # structure reloads since the products were fully read
 
     def popularity(self, creative_id: int) -> float:
         c = self.stats.by_creative.get(creative_id, Counts())
@@ -68,6 +80,8 @@ class Dynamic:
     spend: dict[int, tuple[Decimal, Decimal]]
     throttles: dict[int, float]
     pacing_ticks: dict[int, datetime] = field(default_factory=dict)
+    # (placement, page_type, device, geo) → [(campaign, reason of the static rules)], filled lazily
+    static: dict[tuple[str, str, str | None, str | None], list[tuple[int, str | None]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,10 +113,17 @@ def _item(cr: DeliveryCreative, product: ProductInfo | None) -> CandidateItem:
     )
 
 
-def load_structure(at: datetime) -> Structure:
+def load_structure(at: datetime, previous: Structure | None = None) -> Structure:
+    fingerprint = campaigns.delivery_fingerprint()
     running = campaigns.delivery_campaigns(at=at)
     product_ids = {cr.product_id for c in running for cr in c.creatives if cr.product_id}
-    products = catalog.products_by_id(product_ids) if product_ids else {}
+    # product facts are reused from the previous structure (title/price edits show with
+    # the next full product reload, every PRODUCTS_RELOAD reloads)
+    known = previous.products if previous is not None and previous.product_loads < PRODUCTS_RELOAD else {}
+    missing = product_ids.difference(known)
+    products = {pid: known[pid] for pid in product_ids if pid in known}
+    if missing:
+        products.update(catalog.products_by_id(missing))
     creatives: dict[int, ServableCreative] = {}
     for c in running:
         for cr in c.creatives:
@@ -120,10 +141,13 @@ def load_structure(at: datetime) -> Structure:
         creatives=creatives,
         by_category={},
         by_product={},
+        by_campaign={c.campaign_id: tuple(cr.creative_id for cr in c.creatives) for c in running},
+        fingerprint=fingerprint,
         popular=[],
         new_ids=[],
         stats=serving_stats(),
         products=products,
+        product_loads=0 if not known else previous.product_loads + 1 if previous else 0,
     )
     structure.popular = sorted(creatives, key=lambda cid: (-structure.popularity(cid), cid))
     structure.new_ids = sorted(cid for cid in creatives if structure.is_new(cid))
@@ -148,6 +172,8 @@ def load_dynamic(structure: Structure, at: datetime) -> Dynamic:
 
 _lock = threading.Lock()
 _snapshot: Snapshot | None = None
+_reloading = threading.Event()
+_dynamic_loads = [0]
 
 
 def _stale(loaded_at: datetime, at: datetime, ttl: float) -> bool:
@@ -155,24 +181,56 @@ def _stale(loaded_at: datetime, at: datetime, ttl: float) -> bool:
     return age < 0 or age >= ttl
 
 
+def _reload_in_background(previous: Structure, at: datetime) -> None:
+    """Load a new structure off the request path and swap it in."""
+    from django.db import connection
+
+    def run() -> None:
+        global _snapshot
+        try:
+            structure = load_structure(at, previous)
+            dynamic = load_dynamic(structure, at)
+            with _lock:
+                _snapshot = Snapshot(structure=structure, dynamic=dynamic)
+        finally:
+            _reloading.clear()
+            connection.close()  # this thread's own connection
+
+    if not _reloading.is_set():
+        _reloading.set()
+        threading.Thread(target=run, name="delivery-structure-reload", daemon=True).start()
+
+
 def snapshot(at: datetime) -> Snapshot:
     """The current snapshot for a decision at `at`, reloading what is older than its TTL."""
     global _snapshot
+    ttl = settings.DELIVERY_CAMPAIGNS_TTL_SECONDS
+    spend_ttl = settings.DELIVERY_SPEND_TTL_SECONDS
     snap = _snapshot
     if (
         snap is not None
-        and not _stale(snap.structure.loaded_at, at, settings.DELIVERY_CAMPAIGNS_TTL_SECONDS)
-        and not _stale(snap.dynamic.loaded_at, at, settings.DELIVERY_SPEND_TTL_SECONDS)
+        and not _stale(snap.dynamic.loaded_at, at, spend_ttl)
+        and not _stale(snap.structure.loaded_at, at, ttl)
     ):
         return snap
     with _lock:
         snap = _snapshot
-        if snap is None or _stale(snap.structure.loaded_at, at, settings.DELIVERY_CAMPAIGNS_TTL_SECONDS):
-            structure = load_structure(at)
+        if snap is None or _stale(snap.structure.loaded_at, at, 2 * ttl) or ttl <= 0:
+            structure = load_structure(at, snap.structure if snap else None)
             snap = Snapshot(structure=structure, dynamic=load_dynamic(structure, at))
-        elif _stale(snap.dynamic.loaded_at, at, settings.DELIVERY_SPEND_TTL_SECONDS):
+            _snapshot = snap
+            return snap
+        if _stale(snap.structure.loaded_at, at, ttl):
+            _reload_in_background(snap.structure, at)
+        if _stale(snap.dynamic.loaded_at, at, spend_ttl):
+            _dynamic_loads[0] += 1
+            if (
+                _dynamic_loads[0] % FINGERPRINT_EVERY == 0
+                and campaigns.delivery_fingerprint() != snap.structure.fingerprint
+            ):
+                _reload_in_background(snap.structure, at)
             snap = Snapshot(structure=snap.structure, dynamic=load_dynamic(snap.structure, at))
-        _snapshot = snap
+            _snapshot = snap
         return snap
 
 
@@ -185,11 +243,23 @@ def refresh_dynamic(at: datetime) -> Snapshot:
         return _snapshot
 
 
+@lru_cache(maxsize=20_000)
+def _context_product(product_id: str, epoch: int) -> ProductInfo | None:
+    return catalog.products_by_id([product_id]).get(product_id)
+
+
+def context_product(product_id: str) -> ProductInfo | None:
+    """A viewed product's facts (its category path) when no creative advertises it,
+    memoised per process for up to 5 minutes: product pages repeat, path edits are rare."""
+    return _context_product(product_id, int(time.monotonic() // 300))
+
+
 def clear_cache() -> None:
     global _snapshot, _placements
     with _lock:
         _snapshot = None
         _placements = {}
+    _context_product.cache_clear()
 
 
 _placements: dict[str, tuple[datetime, PlacementInfo | None]] = {}

@@ -206,9 +206,10 @@ STOREFRONT_PUBLISHABLE_KEY = env.str("STOREFRONT_PUBLISHABLE_KEY", default="")
 TRACKING_FREQUENCY_RETENTION_SECONDS = env.int("TRACKING_FREQUENCY_RETENTION_SECONDS", default=30 * 24 * 3600)
 
 # --- delivery (/rank) ------------------------------------------------------------------
-# Campaign/creative structure is cached per process this long; spend is re-read every
-# DELIVERY_SPEND_TTL_SECONDS (staleness bounds of eligibility, docs/delivery.md).
-DELIVERY_CAMPAIGNS_TTL_SECONDS = env.float("DELIVERY_CAMPAIGNS_TTL_SECONDS", default=10.0)
+# Campaign/creative structure is reloaded per process at least this often (and ~5 s after
+# any change, by fingerprint); spend is re-read every DELIVERY_SPEND_TTL_SECONDS
+# (staleness bounds of eligibility, docs/delivery.md).
+DELIVERY_CAMPAIGNS_TTL_SECONDS = env.float("DELIVERY_CAMPAIGNS_TTL_SECONDS", default=300.0)
 DELIVERY_SPEND_TTL_SECONDS = env.float("DELIVERY_SPEND_TTL_SECONDS", default=1.0)
 # At most one ad per advertiser in a response.
 DELIVERY_ONE_AD_PER_ADVERTISER = env.bool("DELIVERY_ONE_AD_PER_ADVERTISER", default=True)
@@ -217,7 +218,7 @@ DELIVERY_EXPLORATION_RATE = env.float("DELIVERY_EXPLORATION_RATE", default=0.1)
 # Below this many impressions a creative is "new" (exploration pool, Thompson sampling).
 DELIVERY_EXPLORATION_MIN_IMPRESSIONS = env.int("DELIVERY_EXPLORATION_MIN_IMPRESSIONS", default=200)
 # Nearest creatives fetched by vector per request, and the most candidates scored.
-DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=50)
+DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=40)
 DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # Even pacing: seconds between controller updates of the delivery probability.
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
