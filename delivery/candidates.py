@@ -68,14 +68,14 @@ def warm_text_model(*, wait: bool = False) -> None:
         query_vector("warm up")
 
 
-def _ann(vector: np.ndarray, eligible: Collection[int], k: int) -> list[tuple[int, float]]:
+def _ann(vector: np.ndarray, eligible: Collection[int], k: int, space: str | None = None) -> list[tuple[int, float]]:
     """k nearest eligible creatives. Few eligible: filtered HNSW scan over their ids;
     otherwise one unfiltered query for 1.5k and the filter applied here (an id array of
     thousands in the query costs more than the rows it saves; fetching 3k doubled the
     HNSW query's time in bench/rank, docs/benchmarks/rank.md)."""
     if len(eligible) <= FILTERED_MAX_IDS:
-        return profiles.nearest_creatives(vector=vector, k=k, creative_ids=list(eligible))
-    got = profiles.nearest_creatives(vector=vector, k=k + k // 2)
+        return profiles.nearest_creatives(vector=vector, k=k, creative_ids=list(eligible), space=space)
+    got = profiles.nearest_creatives(vector=vector, k=k + k // 2, space=space)
     return [(cid, d) for cid, d in got if cid in eligible][:k]
 
 
@@ -95,6 +95,7 @@ def gather(
     *,
     rng: random.Random,
     user_vec: np.ndarray | None,
+    user_space: str | None = None,
     query_vec: np.ndarray | None,
     context_product: str | None,
     context_categories: Iterable[str],
@@ -120,7 +121,7 @@ def gather(
     if context_product:
         add(_take(structure.by_product.get(context_product, ()), eligible, PER_CONTEXT), SOURCE_CONTEXT_PRODUCT)
     if user_vec is not None:
-        hits = _ann(user_vec, eligible, k)
+        hits = _ann(user_vec, eligible, k, space=user_space)
         distance.update(hits)
         add((cid for cid, _ in hits), SOURCE_INTEREST)
     if query_vec is not None:

@@ -280,16 +280,19 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         elif req.policy == "popular":
             sources = {cid: {cands.SOURCE_POPULAR} for cid in cands._take(structure.popular, eligible, 50)}
         else:
-            user_vec = None
+            user_vec = user_space = None
             if personal is not None:
                 got = profiles.user_vector(user_id=req.user_id)
-                # only the content space is the creatives' text space (a learned user space is not)
-                user_vec = got[1] if got and got[0].startswith("user_content:") else None
+                # the vector's version names its space: content (MiniLM text) or a learned
+                # two-tower version, whose creative vectors are searched in the same space
+                if got is not None:
+                    user_space, user_vec = got
             sources, distance = cands.gather(
                 structure,
                 eligible,
                 rng=rng,
                 user_vec=user_vec,
+                user_space=user_space,
                 query_vec=cands.query_vector(req.query) if req.page_type == "search" or req.query else None,
                 context_product=req.product_id,
                 context_categories=sorted(context_categories),

@@ -298,3 +298,48 @@ def test_exploration_is_bounded_by_the_rate(world: Any, settings: Any) -> None:
     # with both creatives new, an exploratory draw sometimes lets the lower bid win
     assert explored and all(explain.REASON_EXPLORATION in {x["code"] for x in a.reasons or []} for a in explored)
     assert all(len([w for w in e.data["winners"] if w["exploratory"]]) <= 1 for e in decisions())
+
+
+@pytest.mark.django_db(transaction=True)  # the profiles projection reads committed events
+def test_a_learned_shopper_vector_retrieves_creatives_in_the_same_learned_space(world: Any) -> None:
+    from profiles import services as profiles_services
+    from profiles import vectors
+
+    # given three creatives and a shopper with a profile
+    world.placement("home_top", slots=1)
+    world.product("sku-1")
+    ids = []
+    for name in ("A", "B", "C"):
+        adv = world.advertiser(name)
+        ids.append(world.creative(adv, world.campaign(adv)))
+    event = behaviour_event("product_view", user_id="u-l", timestamp=NOW - timedelta(minutes=1))
+    assert events_ingest(raw_events=[event], now=None).rejected == []
+    catch_up(get_projection("product_docs"))
+    catch_up(get_projection("profiles"))
+    # and an active two-tower version whose shopper vector points at creative B only
+    basis = {ids[0]: [1.0, 0.0, 0.0, 0.0], ids[1]: [0.0, 1.0, 0.0, 0.0], ids[2]: [0.0, 0.0, 1.0, 0.0]}
+    try:
+        profiles_services.learned_embeddings_write(
+            kind="item_learned", version="tt-test", vectors={"sku-1": [0.0, 0.0, 0.0, 1.0]}, activate=True
+        )
+        profiles_services.learned_embeddings_write(
+            kind="creative_learned", version="tt-test", vectors={str(k): v for k, v in basis.items()}, activate=True
+        )
+        profiles_services.learned_embeddings_write(
+            kind="user_learned", version="tt-test", vectors={"u-l": [0.1, 0.99, 0.0, 0.0]}, activate=True
+        )
+        vectors.clear_cache()
+        # when the shopper asks for ads
+        rank(user_id="u-l", limit=1)
+        # then vector retrieval ran in the learned space and found exactly the nearest creative first
+        cands = decisions()[-1].data["candidates"]
+        by_vector = [c["creative_id"] for c in cands if "interest_vector" in c["features"].get("sources", [])]
+        assert by_vector[:1] == [ids[1]]
+    finally:
+        vectors.clear_cache()
+        # the flush between transactional tests keeps indexes: drop this version's HNSW indexes
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            for kind in ("item_learned", "creative_learned", "user_learned"):
+                cur.execute(f'DROP INDEX IF EXISTS "{vectors.index_name(kind, "tt-test")}"')
