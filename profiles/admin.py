@@ -10,25 +10,10 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from adplatform.admin import ReadOnlyAdmin
+
 from . import vectors
 from .models import EmbeddingSpace, EmbeddingVersion, Profile, Segment, SegmentRun
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
-        return False
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_superuser)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
-        return self.has_module_permission(request)
 
 
 @admin.register(Segment)

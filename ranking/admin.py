@@ -9,29 +9,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from adplatform.admin import ReadOnlyAdmin
+
 from . import services
 from .models import ChampionPointer, ModelVersion
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
-        return False
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_superuser)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
-        return self.has_module_permission(request)
-
-
 @admin.register(ModelVersion)
-class ModelVersionAdmin(_ReadOnly):
+class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ("name", "kind", "mode", "status", "test_auc", "test_gauc", "test_logloss", "created_at")
     list_filter = ("status", "kind", "mode")
     exclude = ("artifact",)
@@ -97,5 +82,5 @@ class ModelVersionAdmin(_ReadOnly):
 
 
 @admin.register(ChampionPointer)
-class ChampionPointerAdmin(_ReadOnly):
+class ChampionPointerAdmin(ReadOnlyAdmin):
     list_display = ("slot", "version", "changed_at")
