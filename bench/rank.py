@@ -76,18 +76,13 @@ def seed(world: Any, log: Any) -> None:
     from adplatform.eventlog import projections
     from behaviour.services import events_ingest
     from campaigns import services as campaigns
-    from catalog.services import ProductInput, products_upsert
+    from catalog.services import products_upsert
+    from marketplace.services import world_product_inputs
     from profiles import vectors
 
     settings.AUTO_APPROVE_CREATIVES = True
     t0 = time.perf_counter()
-    products = [
-        ProductInput(
-            product_id=p.product_id, title=p.title, category_path=tuple(p.category_path), brand=p.brand,
-            price=Decimal(p.price), currency="EUR", url=p.url, image_url=p.image_url, in_stock=p.in_stock,
-        )  # fmt: skip
-        for p in world.products
-    ]
+    products = world_product_inputs(world)
     for i in range(0, len(products), 2000):
         products_upsert(products=products[i : i + 2000], actor="bench")
     log(f"products {len(products)} in {time.perf_counter() - t0:.0f}s")

@@ -91,7 +91,8 @@ def _mapped(world: SeededWorld, kind: str) -> dict[str, int]:
     return dict(SeededObject.objects.filter(world=world, kind=kind).values_list("key", "platform_id"))
 
 
-def _product_inputs(world: World) -> list[ProductInput]:
+def world_product_inputs(world: World) -> list[ProductInput]:
+    """The world's catalogue as catalog upserts (shared by seeding, benches and tests)."""
     return [
         ProductInput(
             product_id=p.product_id,
@@ -119,7 +120,7 @@ def _seed_catalogue(world: World, progress: Progress) -> int:
             spec={"key": key, "page_types": [page_type], "slots": slots, "floor_cpm": Decimal(floor)}, actor=ACTOR
         )
     created = 0
-    inputs = _product_inputs(world)
+    inputs = world_product_inputs(world)
     done = 0
     for chunk in _chunks(inputs, PRODUCT_BATCH):
         created += products_upsert(products=chunk, actor=ACTOR).created

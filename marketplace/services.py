@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from .importers.taobao import TaobaoImportResult, taobao_import
 from .importers.taobao import total_bytes as taobao_total_bytes
-from .seeding import SeedResult, world_seed
+from .seeding import SeedResult, world_product_inputs, world_seed
 
-__all__ = ["SeedResult", "TaobaoImportResult", "taobao_import", "taobao_total_bytes", "world_seed"]
+__all__ = [
+    "SeedResult",
+    "TaobaoImportResult",
+    "taobao_import",
+    "taobao_total_bytes",
+    "world_product_inputs",
+    "world_seed",
+]

@@ -17,6 +17,9 @@ from delivery import candidates, state
 from delivery.services import RankRequest, rank_decide
 from profiles import selectors as profiles
 
+from ..campaigns.conftest import campaign_spec as campaigns_campaign_spec
+from ..campaigns.conftest import creative_spec as campaigns_creative_spec
+
 ACTOR = "test"
 NOW = datetime.now(UTC).replace(microsecond=0)  # campaign validation compares with the real clock
 
@@ -35,11 +38,9 @@ def _fresh_serving_state(settings: Any) -> Iterator[None]:
 
 
 def campaign_spec(**overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "name": "Spring sale",
-        "objective": "clicks",
-        "bid_model": "cpc",
-        "bid": Decimal("0.50"),
+    """The campaigns tests' spec without any restriction (no dayparts, caps or targeting),
+    budgets large enough not to matter, asap, pinned to NOW: each test adds the rule it tests."""
+    plain: dict[str, Any] = {
         "daily_budget": Decimal("100.00"),
         "total_budget": Decimal("1000.00"),
         "start": NOW - timedelta(days=1),
@@ -50,21 +51,11 @@ def campaign_spec(**overrides: Any) -> dict[str, Any]:
         "frequency_caps": [],
         "targeting": {},
     }
-    spec.update(overrides)
-    return spec
+    return campaigns_campaign_spec(**(plain | overrides))
 
 
 def creative_spec(**overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "headline": "Run faster",
-        "body": "Light shoes for long runs",
-        "image_url": "https://cdn.shop.example/shoe.jpg",
-        "landing_url": "https://shop.example/shoes/1",
-        "product_id": "sku-1",
-        "variants": [],
-    }
-    spec.update(overrides)
-    return spec
+    return campaigns_creative_spec(**({"variants": []} | overrides))
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 
 from behaviour.services import events_ingest
 from campaigns import services as campaigns
-from catalog.services import ProductInput, products_upsert
+from catalog.services import products_upsert
+from marketplace.services import world_product_inputs
 from marketplace.world import HistoryDay, World, WorldConfig, build_world, generate_history
 from ranking import selectors
 from ranking.services import AdExposure, ad_exposures_import
@@ -53,23 +54,7 @@ def _fast_training(settings: Any) -> Iterator[None]:
 
 
 def seed_catalog_and_creatives(world: World) -> tuple[list[int], list[int], list[int]]:
-    products_upsert(
-        products=[
-            ProductInput(
-                product_id=p.product_id,
-                title=p.title,
-                category_path=tuple(p.category_path),
-                brand=p.brand,
-                price=Decimal(p.price),
-                currency=p.currency,
-                url=p.url,
-                image_url=p.image_url,
-                in_stock=p.in_stock,
-            )
-            for p in world.products
-        ],
-        actor="test",
-    )
+    products_upsert(products=world_product_inputs(world), actor="test")
     now = datetime.now(UTC)
     adv_ids = [
         campaigns.advertiser_create(name=a.name, currency="USD", timezone_name="UTC", actor="test")
