@@ -7,9 +7,11 @@ recording), ADR 0031 (attribution)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +31,7 @@ from .tokens import TokenError, TokenExpiredError, TokenInvalidError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ClientRequest",
     "ERROR_TOKEN_EXPIRED",
     "ERROR_TOKEN_INVALID",
     "ServedAd",
@@ -157,9 +160,10 @@ def ad_event_id(event_type: str, ad: ServedAd) -> uuid.UUID:
 
 @dataclass(frozen=True)
 class TrackOutcome:
-    recorded: bool  # False: this token's event was already recorded, nothing was written
+    recorded: bool  # False: already recorded, or filtered; nothing was written
     charge: Decimal  # what this call charged the campaign
     landing_url: str  # the click's redirect target ("" for impressions)
+    filtered: str | None = None  # invalid traffic: why nothing was counted (ADR 0032)
 
 
 def _charge_campaign(campaign_id: int, amount: Decimal, at: datetime) -> Decimal:
@@ -286,19 +290,67 @@ def _record(ad: ServedAd, *, click: bool, at: datetime, source: str) -> TrackOut
     return TrackOutcome(False, Decimal(0), landing)
 
 
-def impression_record(*, token: str, at: datetime | None = None, source: str = "beacon") -> TrackOutcome:
+FILTERED_DECLARED_BOT = "declared_bot"
+FILTERED_PREFETCH = "prefetch"
+_PREFETCH_HEADERS = ("sec-purpose", "purpose", "x-purpose", "x-moz")
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """What the beacon/redirect request says about its client (headers, lower-cased names)."""
+
+    user_agent: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=4)
+def _bot_pattern(pattern: str) -> re.Pattern[str] | None:
+    return re.compile(pattern, re.IGNORECASE) if pattern else None
+
+
+def invalid_traffic_reason(*, client: ClientRequest) -> str | None:
+    """General invalid traffic (ADR 0032): a self-declared crawler/link-preview user agent
+    (TRACKING_BOT_USER_AGENT_PATTERN) or a speculative prefetch/preview request is not a
+    shopper seeing or clicking the ad, so it is neither counted nor billed."""
+    bots = _bot_pattern(settings.TRACKING_BOT_USER_AGENT_PATTERN)
+    if bots is not None and client.user_agent and bots.search(client.user_agent):
+        return FILTERED_DECLARED_BOT
+    for name in _PREFETCH_HEADERS:
+        value = client.headers.get(name, "").lower()
+        if "prefetch" in value or "preview" in value or "prerender" in value:
+            return FILTERED_PREFETCH
+    return None
+
+
+def _filtered(ad: ServedAd, kind: str, reason: str) -> TrackOutcome:
+    logger.info("tracking: %s of request %s filtered (%s)", kind, ad.request_id, reason)
+    return TrackOutcome(False, Decimal(0), ad.landing_url if kind == tokens.KIND_CLICK else "", filtered=reason)
+
+
+def impression_record(
+    *, token: str, at: datetime | None = None, source: str = "beacon", client: ClientRequest | None = None
+) -> TrackOutcome:
     """The impression beacon: record this token's AdImpressed once (billing CPM). Raises
-    TokenInvalidError / TokenExpiredError and then records nothing."""
+    TokenInvalidError / TokenExpiredError and then records nothing; invalid traffic
+    (`client`) records nothing either (`outcome.filtered` says why)."""
     at = at or timezone.now()
     ad = served_ad_from_token(token=token, kind=tokens.KIND_IMPRESSION, now=at)
+    reason = invalid_traffic_reason(client=client) if client is not None else None
+    if reason is not None:
+        return _filtered(ad, tokens.KIND_IMPRESSION, reason)
     return _record(ad, click=False, at=at, source=source)
 
 
-def click_record(*, token: str, at: datetime | None = None, source: str = "redirect") -> TrackOutcome:
+def click_record(
+    *, token: str, at: datetime | None = None, source: str = "redirect", client: ClientRequest | None = None
+) -> TrackOutcome:
     """The click redirect: record this token's AdClicked once (billing CPC) and return where
-    to send the shopper. A repeat click still returns the landing URL."""
+    to send the shopper. A repeat click, and invalid traffic, still get the landing URL."""
     at = at or timezone.now()
     ad = served_ad_from_token(token=token, kind=tokens.KIND_CLICK, now=at)
+    reason = invalid_traffic_reason(client=client) if client is not None else None
+    if reason is not None:
+        return _filtered(ad, tokens.KIND_CLICK, reason)
     return _record(ad, click=True, at=at, source=source)
 
 

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -190,6 +192,14 @@ PROFILES_HNSW_EF_SEARCH = env.int("PROFILES_HNSW_EF_SEARCH", default=100)
 # Number of shopper segments; 0 picks k by silhouette between 2 and 12.
 PROFILES_SEGMENTS_K = env.int("PROFILES_SEGMENTS_K", default=0)
 
+# --- CORS: the storefront snippet on the shop's own origin ------------------------------
+# Origins (e.g. https://shop.example) whose pages may call the storefront endpoints from the
+# browser: /api/v1/rank, /api/v1/events and /track/*. Nothing else is ever CORS-enabled.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api/v1/(rank|events)|track/(impression|click)/[^/]+)$"
+CORS_ALLOW_CREDENTIALS = False  # the snippet authenticates with its publishable key, never cookies
+CORS_PREFLIGHT_MAX_AGE = 86400
+
 # --- tracking --------------------------------------------------------------------------
 # HMAC key of the impression/click tokens; production requires it (settings/production.py).
 TRACKING_SECRET = env.str("TRACKING_SECRET", default="dev-only-insecure-tracking-secret")
@@ -202,6 +212,17 @@ ATTRIBUTION_WINDOW_SECONDS = env.int("ATTRIBUTION_WINDOW_SECONDS", default=7 * 2
 # Publishable key (scopes ads:rank + events:write) the demo storefront page hands its
 # snippet; empty: pass ?key= to /storefront/.
 STOREFRONT_PUBLISHABLE_KEY = env.str("STOREFRONT_PUBLISHABLE_KEY", default="")
+# Beacons/clicks whose User-Agent matches this (case-insensitive regex) are self-declared
+# crawlers or link previews: answered, but neither counted nor billed (ADR 0032). Empty: off.
+TRACKING_BOT_USER_AGENT_PATTERN = env.str(
+    "TRACKING_BOT_USER_AGENT_PATTERN",
+    # a "+http" contact URL is how declared crawlers sign; then well-known names
+    default=(
+        r"\+https?://|googlebot|bingbot|yandex(bot|images)|baiduspider|duckduckbot|slurp|applebot|"
+        r"facebookexternalhit|twitterbot|linkedinbot|slackbot|discordbot|telegrambot|ahrefsbot|"
+        r"semrushbot|petalbot|bytespider|gptbot|ccbot|amazonbot|adsbot|mediapartners|crawler|spider"
+    ),
+)
 # Frequency rows older than this are pruned hourly: keep it above the longest cap window.
 TRACKING_FREQUENCY_RETENTION_SECONDS = env.int("TRACKING_FREQUENCY_RETENTION_SECONDS", default=30 * 24 * 3600)
 

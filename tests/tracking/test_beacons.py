@@ -178,3 +178,61 @@ def _campaign_event_types() -> list[str]:
     from campaigns import events as campaign_events
 
     return sorted(campaign_events.STATE_EVENT_TYPES)
+
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+CUBOT_PHONE = "Mozilla/5.0 (Linux; Android 12; CUBOT X30) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"User-Agent": GOOGLEBOT},
+        {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"},
+        {"User-Agent": CHROME, "Sec-Purpose": "prefetch;prerender"},
+        {"User-Agent": CHROME, "Purpose": "prefetch"},
+    ],
+    ids=["googlebot", "slack-preview", "sec-purpose-prefetch", "purpose-prefetch"],
+)
+def test_invalid_traffic_is_answered_but_neither_counted_nor_billed(
+    http: httpx.Client, campaign: Callable, headers: dict[str, str]
+) -> None:
+    # given a CPM ad and a CPC ad
+    cpm, cpc = campaign(bid_model="cpm", bid=Decimal("2.50")), campaign(bid_model="cpc", bid=Decimal("0.50"))
+    impression_url, _ = services.tracking_urls(ad=cpm)
+    _, click_url = services.tracking_urls(ad=cpc)
+    # when a crawler, a link preview or a prefetch fetches the beacon and the click URL
+    beacon = http.get(impression_url, headers=headers)
+    click = http.get(click_url, headers=headers)
+    # then the beacon answers 204 and the click still redirects (uncacheable, so the real
+    # navigation comes back), but no ad event exists and nothing is billed
+    assert beacon.status_code == 204
+    assert click.status_code == 302 and click.headers["location"] == cpc.landing_url
+    assert click.headers["cache-control"] == "no-store"
+    assert ad_events() == []
+    assert spent(cpm.campaign_id) is None and spent(cpc.campaign_id) is None
+
+
+@pytest.mark.parametrize("user_agent", [CHROME, CUBOT_PHONE, ""], ids=["chrome", "cubot-phone", "no-agent"])
+def test_shopper_traffic_is_not_mistaken_for_a_bot(http: httpx.Client, campaign: Callable, user_agent: str) -> None:
+    # given a CPC ad, and a browser (one whose device name contains "bot"), or no agent at all
+    ad = campaign(bid_model="cpc", bid=Decimal("0.50"))
+    _, click_url = services.tracking_urls(ad=ad)
+    # when it clicks
+    r = http.get(click_url, headers={"User-Agent": user_agent})
+    # then the click is recorded and billed
+    assert r.status_code == 302
+    assert [t for t, _, _ in ad_events()] == ["AdImpressed", "AdClicked"]
+    assert spent(ad.campaign_id) == Decimal("0.50")
+
+
+def test_invalid_traffic_filter_can_be_switched_off(campaign: Callable) -> None:
+    # given the bot pattern emptied
+    ad = campaign(bid_model="cpc", bid=Decimal("0.50"))
+    _, click_url = services.tracking_urls(ad=ad)
+    with override_settings(TRACKING_BOT_USER_AGENT_PATTERN=""):
+        # when Googlebot clicks
+        outcome = services.click_record(token=token_of(click_url), client=services.ClientRequest(user_agent=GOOGLEBOT))
+    # then it counts like any click
+    assert outcome.recorded and outcome.filtered is None and outcome.charge == Decimal("0.50")

@@ -25,6 +25,15 @@ def _token_error(exc: services.TokenError) -> exceptions.APIException:
     return exceptions.ValidationError({"token": [services.ERROR_TOKEN_INVALID]})
 
 
+def _client(request: Request) -> services.ClientRequest:
+    """The headers invalid-traffic filtering looks at (ADR 0032)."""
+    headers = {name: request.headers.get(name, "") for name in ("Sec-Purpose", "Purpose", "X-Purpose", "X-Moz")}
+    return services.ClientRequest(
+        user_agent=request.headers.get("User-Agent", ""),
+        headers={k.lower(): v for k, v in headers.items() if v},
+    )
+
+
 _TOKEN_ERRORS = {
     400: OpenApiResponse(description="Malformed or tampered token (nothing recorded)"),
     410: OpenApiResponse(description="Expired token (nothing recorded)"),
@@ -37,10 +46,15 @@ class TrackImpressionApi(APIView):
     # no HEAD: Django would answer it with get(), and a link checker would record the event
     http_method_names = ["get", "options"]
 
-    @extend_schema(responses={204: OpenApiResponse(description="Recorded (or already recorded)"), **_TOKEN_ERRORS})
+    @extend_schema(
+        responses={
+            204: OpenApiResponse(description="Recorded (or already recorded, or filtered as invalid traffic)"),
+            **_TOKEN_ERRORS,
+        }
+    )
     def get(self, request: Request, token: str) -> HttpResponse:
         try:
-            services.impression_record(token=token)
+            services.impression_record(token=token, client=_client(request))
         except services.TokenError as exc:
             raise _token_error(exc) from None
         response = HttpResponse(status=status.HTTP_204_NO_CONTENT)
@@ -53,10 +67,15 @@ class TrackClickApi(APIView):
     permission_classes = [AllowAny]
     http_method_names = ["get", "options"]
 
-    @extend_schema(responses={302: OpenApiResponse(description="Recorded; redirect to landing URL"), **_TOKEN_ERRORS})
+    @extend_schema(
+        responses={
+            302: OpenApiResponse(description="Recorded (unless invalid traffic); redirect to landing URL"),
+            **_TOKEN_ERRORS,
+        }
+    )
     def get(self, request: Request, token: str) -> HttpResponse:
         try:
-            outcome = services.click_record(token=token)
+            outcome = services.click_record(token=token, client=_client(request))
         except services.TokenError as exc:
             raise _token_error(exc) from None
         response = HttpResponseRedirect(outcome.landing_url)
