@@ -43,6 +43,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=0),
         "options": {"queue": "ml", "expires": 6 * 3600.0},
     },
+    # ranking: registry retention (artifact bytes of versions that can no longer be served)
+    "ranking-models-prune": {
+        "task": "ranking.models_prune",
+        "schedule": crontab(hour=4, minute=15),
+        "options": {"expires": 3600.0},
+    },
     # tracking: frequency rows older than the retention (longer than any cap window)
     "tracking-frequency-prune": {
         "task": "tracking.frequency_prune",

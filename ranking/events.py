@@ -74,10 +74,12 @@ def decision_stream(request_id: str) -> str:
 # ModelPromoted        version, previous (str|None), reason, metrics{...}, champion_metrics{...}|None
 # ModelPromotionRefused version, champion, reason, metrics{...}, champion_metrics{...}
 # ModelRolledBack      version (withdrawn), to (the champion again), actor
+# ModelArtifactsPruned versions [names whose artifact bytes were dropped], bytes (freed)
 MODEL_TRAINED = register(EventType("ModelTrained", version=1))
 MODEL_PROMOTED = register(EventType("ModelPromoted", version=1))
 MODEL_PROMOTION_REFUSED = register(EventType("ModelPromotionRefused", version=1))
 MODEL_ROLLED_BACK = register(EventType("ModelRolledBack", version=1))
+MODEL_ARTIFACTS_PRUNED = register(EventType("ModelArtifactsPruned", version=1))
 
 
 def model_stream(slot: str) -> str:

@@ -36,7 +36,8 @@ class ModelVersion(models.Model):
     comparison = models.JSONField(default=dict)  # champion re-evaluated on this holdout
     artifact = models.BinaryField()
     artifact_sha256 = models.CharField(max_length=64)
-    artifact_bytes = models.IntegerField(default=0)
+    artifact_bytes = models.IntegerField(default=0)  # size as trained (kept after pruning)
+    artifact_pruned_at = models.DateTimeField(null=True)  # bytes dropped by model_artifacts_prune
     train_seconds = models.FloatField(default=0.0)
     created_at = models.DateTimeField()
     promoted_at = models.DateTimeField(null=True)

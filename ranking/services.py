@@ -139,6 +139,7 @@ ERROR_NO_CHAMPION = "There is no champion to roll back."
 ERROR_NO_ROLLBACK_TARGET = "No earlier champion to roll back to."
 ERROR_NOT_BETTER = "The challenger does not beat the champion on the same holdout."
 ERROR_MODE = "mode must be one of: full, incremental."
+ERROR_ARTIFACT_PRUNED = "This version's artifact was pruned from the registry; retrain instead."
 CHAMPION_SLOT = "ctr"
 
 
@@ -399,6 +400,8 @@ def model_promote(*, version: str, actor: str, progress: Callable[[str], None] |
     candidate = ModelVersion.objects.filter(name=version).first()
     if candidate is None:
         raise LookupError(ERROR_UNKNOWN_VERSION)
+    if candidate.artifact_pruned_at is not None:
+        raise LookupError(ERROR_ARTIFACT_PRUNED)
     champion = _current_champion()
     if champion is not None and champion.pk == candidate.pk:
         return PromotionResult(version=version, promoted=False, reason="already the champion")
@@ -443,7 +446,9 @@ def model_rollback(*, actor: str) -> str:
         if current is None:
             raise LookupError(ERROR_NO_CHAMPION)
         target = (
-            ModelVersion.objects.filter(status=ModelVersion.Status.RETIRED, promoted_at__isnull=False)
+            ModelVersion.objects.filter(
+                status=ModelVersion.Status.RETIRED, promoted_at__isnull=False, artifact_pruned_at__isnull=True
+            )
             .exclude(pk=current.pk)
             .order_by("-promoted_at", "-id")
             .first()
@@ -456,6 +461,42 @@ def model_rollback(*, actor: str) -> str:
             [_model_event(MODEL_ROLLED_BACK.name, {"version": current.name, "to": target.name, "actor": actor}, now)]
         )
     return str(target.name)
+
+
+def model_artifacts_prune(*, now: datetime | None = None) -> list[str]:
+    """Registry retention: drop the artifact bytes of versions nobody can serve again — all
+    but the RANKING_KEEP_ROLLBACK_TARGETS most recently promoted earlier champions, all but
+    the RANKING_KEEP_CHALLENGERS newest refused / unpromoted versions, and rolled-back ones.
+    The champion is never touched; rows keep their metrics and data window (the registry's
+    history), and one ModelArtifactsPruned event records what went. Safe to run twice.
+    Returns the pruned version names."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from .events import MODEL_ARTIFACTS_PRUNED
+    from .models import ModelVersion
+
+    now = now or timezone.now()
+    status = ModelVersion.Status
+    with transaction.atomic():
+        champion = _current_champion()
+        live = ModelVersion.objects.filter(artifact_pruned_at__isnull=True)
+        if champion is not None:
+            live = live.exclude(pk=champion.pk)
+        keep: set[int] = set()
+        earlier = live.filter(status=status.RETIRED).order_by("-promoted_at", "-id")
+        keep.update(earlier.values_list("pk", flat=True)[: settings.RANKING_KEEP_ROLLBACK_TARGETS])
+        challengers = live.filter(status__in=[status.REJECTED, status.CANDIDATE]).order_by("-created_at", "-id")
+        keep.update(challengers.values_list("pk", flat=True)[: settings.RANKING_KEEP_CHALLENGERS])
+        doomed = list(live.exclude(pk__in=keep).select_for_update().values_list("pk", "name", "artifact_bytes"))
+        if not doomed:
+            return []
+        ModelVersion.objects.filter(pk__in=[pk for pk, _, _ in doomed]).update(artifact=b"", artifact_pruned_at=now)
+        names = [name for _, name, _ in doomed]
+        append_events(
+            [_model_event(MODEL_ARTIFACTS_PRUNED.name, {"versions": names, "bytes": sum(b for *_, b in doomed)}, now)]
+        )
+    return names
 
 
 @dataclass(frozen=True)

@@ -27,3 +27,9 @@ def train_incremental(kind: str = "din_esmm") -> dict[str, Any]:
 def train_full(kind: str = "din_esmm") -> dict[str, Any]:
     """Nightly: retrain on the whole log when new ad events arrived."""
     return _result(services.model_train(kind=kind, mode="full", progress=logger.info))
+
+
+@shared_task(name="ranking.models_prune", soft_time_limit=10 * 60, time_limit=11 * 60)
+def models_prune() -> list[str]:
+    """Daily: drop artifact bytes the registry can no longer serve (retention settings)."""
+    return services.model_artifacts_prune()

@@ -262,5 +262,10 @@ RANKING_PROMOTION_MIN_AUC_GAIN = env.float("RANKING_PROMOTION_MIN_AUC_GAIN", def
 RANKING_CHAMPION_CHECK_SECONDS = env.float("RANKING_CHAMPION_CHECK_SECONDS", default=5.0)
 # torch intra-op threads for champion scoring in the web process (latency-bound, small batches).
 RANKING_SCORER_THREADS = env.int("RANKING_SCORER_THREADS", default=1)
+# Registry retention (daily prune): artifact bytes are kept for the champion, this many
+# most recent earlier champions (rollback targets) and this many newest refused/unpromoted
+# versions; older ones keep their row (metrics, data window) but drop the bytes.
+RANKING_KEEP_ROLLBACK_TARGETS = env.int("RANKING_KEEP_ROLLBACK_TARGETS", default=3)
+RANKING_KEEP_CHALLENGERS = env.int("RANKING_KEEP_CHALLENGERS", default=3)
 # torch intra-op threads for CPU training; 0: the cores not already busy (load average).
 RANKING_TRAIN_THREADS = env.int("RANKING_TRAIN_THREADS", default=0)

@@ -3,6 +3,8 @@ every step is an event in the log."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adplatform.eventlog import selectors as eventlog
@@ -84,5 +86,53 @@ def test_rollback_reinstates_the_previous_champion(seeded: Seeded) -> None:
     assert selectors.champion_scorer().version == first.version
     assert _events("ModelRolledBack") == [{"version": second.version, "to": first.version, "actor": "test"}]
     # and there is nothing earlier to roll back to
+    with pytest.raises(LookupError, match=services.ERROR_NO_ROLLBACK_TARGET):
+        services.model_rollback(actor="test")
+
+
+def test_prune_drops_artifacts_nobody_can_serve_and_keeps_champion_and_rollback_targets(
+    seeded: Seeded, settings: Any
+) -> None:
+    # given: popularity champion, replaced by logreg (popularity retired: a rollback target),
+    # then three refused popularity challengers
+    settings.RANKING_KEEP_ROLLBACK_TARGETS = 1
+    settings.RANKING_KEEP_CHALLENGERS = 1
+    first = services.model_train(kind="popularity")
+    champion = services.model_train(kind="logreg")
+    refused = [services.model_train(kind="popularity", force=True) for _ in range(3)]
+    assert first.promoted and champion.promoted and not any(r.promoted for r in refused)
+    sizes = dict(ModelVersion.objects.values_list("name", "artifact_bytes"))
+    # when the registry is pruned, twice
+    pruned = services.model_artifacts_prune()
+    again = services.model_artifacts_prune()
+    # then only the two older refused versions lost their bytes; their rows and metrics stay
+    assert sorted(pruned) == sorted([refused[0].version, refused[1].version]) and again == []
+    rows = {v.name: v for v in ModelVersion.objects.all()}
+    for name in pruned:
+        assert bytes(rows[name].artifact) == b"" and rows[name].artifact_pruned_at is not None
+        assert rows[name].metrics["auc"] > 0 and rows[name].artifact_bytes == sizes[name]
+    for name in (first.version, champion.version, refused[2].version):
+        assert rows[name].artifact_pruned_at is None and len(bytes(rows[name].artifact)) == sizes[name]
+    assert _events("ModelArtifactsPruned") == [
+        {"versions": pruned, "bytes": sum(sizes[n] for n in pruned)}
+    ]
+    # and serving, rollback and a manual promotion of a pruned version behave
+    assert selectors.champion_scorer().version == champion.version
+    with pytest.raises(LookupError, match=services.ERROR_ARTIFACT_PRUNED):
+        services.model_promote(version=str(refused[0].version), actor="test")
+    assert services.model_rollback(actor="test") == first.version
+
+
+def test_prune_skips_rollback_targets_beyond_the_retention(seeded: Seeded, settings: Any) -> None:
+    # given three successive champions (two earlier champions, retention of one)
+    settings.RANKING_KEEP_ROLLBACK_TARGETS = 1
+    settings.RANKING_PROMOTION_MIN_AUC_GAIN = -1.0  # every challenger wins: a chain of champions
+    chain = [services.model_train(kind="popularity", force=True) for _ in range(3)]
+    assert all(r.promoted for r in chain)
+    # when pruned
+    pruned = services.model_artifacts_prune()
+    # then the oldest earlier champion went, and rollback goes to the kept one, then stops
+    assert pruned == [chain[0].version]
+    assert services.model_rollback(actor="test") == chain[1].version
     with pytest.raises(LookupError, match=services.ERROR_NO_ROLLBACK_TARGET):
         services.model_rollback(actor="test")
