@@ -131,7 +131,26 @@ def fold(state: dict[str, Any] | None, event: EventLike) -> dict[str, Any]:
 
 
 def apply_state_events(events: Iterable[EventLike]) -> None:
-    """Set the read-model rows from events (inline by services, and by the projection)."""
+    """Set the read-model rows from events (inline by services, and by the projection).
+    Rows created by a run of events go in one INSERT (bulk creation, replay); a change to
+    a row created in the same run is folded into it before the INSERT."""
+    pending: dict[tuple[Any, Any], tuple[Any, dict[str, Any]]] = {}  # (model, pk) → (row, folded changes)
+
+    def flush() -> None:
+        by_model: dict[Any, list[tuple[Any, dict[str, Any]]]] = {}
+        for (model, _pk), entry in pending.items():
+            by_model.setdefault(model, []).append(entry)
+        for model, entries in by_model.items():
+            model.objects.bulk_create([row for row, _ in entries], ignore_conflicts=True)
+            folded = {row.pk: (row.version, changes) for row, changes in entries if changes}
+            if folded:
+                # a row that existed already ignored the INSERT: apply the folded changes to it
+                for pk, have in model.objects.filter(pk__in=list(folded)).values_list("pk", "version"):
+                    version, changes = folded[pk]
+                    if have < version:
+                        model.objects.filter(pk=pk, version__lt=version).update(**changes)
+        pending.clear()
+
     for event in events:
         spec = _SETS.get(event.type)
         if spec is None:
@@ -142,10 +161,20 @@ def apply_state_events(events: Iterable[EventLike]) -> None:
         values = {f: typed_value(f, event.data.get(f)) for f in fields}
         values["updated_at"] = event.occurred_at
         values["version"] = version
+        entry = pending.get((model, pk))
         if creates:
-            model.objects.bulk_create([model(id=pk, created_at=event.occurred_at, **values)], ignore_conflicts=True)
+            if entry is None:
+                pending[(model, pk)] = (model(id=pk, created_at=event.occurred_at, **values), {})
+        elif entry is not None:
+            row, changes = entry
+            if row.version < version:
+                for name, value in values.items():
+                    setattr(row, name, value)
+                changes.update(values)
         else:
+            flush()
             model.objects.filter(pk=pk, version__lt=version).update(**values)
+    flush()
 
 
 @register_projection

@@ -10,7 +10,7 @@ advertiser's object is reported as not found, exactly like a missing one.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -122,10 +122,30 @@ def _meta(actor: str) -> dict[str, Any]:
     return {"actor": actor}
 
 
-def _next_id(table: str) -> int:
+def _next_ids(table: str, n: int) -> list[int]:
     with connection.cursor() as cur:
-        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
-        return int(cur.fetchone()[0])
+        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
+        return sorted(int(row[0]) for row in cur.fetchall())
+
+
+def _next_id(table: str) -> int:
+    return _next_ids(table, 1)[0]
+
+
+ErrorKey = Callable[[int, str], str]
+
+
+def _plain_key(_index: int, field: str) -> str:
+    return field
+
+
+def _indexed_key(index: int, field: str) -> str:
+    return f"{index}.{field}"
+
+
+def _collect(errors: rules.Errors, found: rules.Errors, index: int, key: ErrorKey) -> None:
+    for field_name, messages in found.items():
+        errors.setdefault(key(index, field_name), []).extend(messages)
 
 
 def _write(events: Sequence[NewEvent]) -> None:
@@ -140,24 +160,49 @@ def _placement_keys() -> frozenset[str]:
 # --- advertisers -------------------------------------------------------------------------
 
 
-def advertiser_create(*, name: str, currency: str | None = None, timezone_name: str | None = None, actor: str) -> int:
-    spec = {"name": name, "currency": currency or DEFAULT_CURRENCY, "timezone": timezone_name or DEFAULT_TIMEZONE}
-    rules.raise_if(rules.check_advertiser(spec))
+@dataclass(frozen=True)
+class AdvertiserInput:
+    name: str
+    currency: str | None = None
+    timezone_name: str | None = None
+
+
+def _advertisers_create(items: Sequence[AdvertiserInput], actor: str, key: ErrorKey) -> list[int]:
+    specs = [
+        {"name": a.name, "currency": a.currency or DEFAULT_CURRENCY, "timezone": a.timezone_name or DEFAULT_TIMEZONE}
+        for a in items
+    ]
+    errors: rules.Errors = {}
+    for i, spec in enumerate(specs):
+        _collect(errors, rules.check_advertiser(spec), i, key)
+    rules.raise_if(errors)
     with transaction.atomic():
-        advertiser_id = _next_id("campaigns_advertiser")
+        ids = _next_ids("campaigns_advertiser", len(specs))
+        now = timezone.now()
         _write(
             [
                 NewEvent(
                     type=ev.ADVERTISER_CREATED.name,
                     stream=ev.advertiser_stream(advertiser_id),
                     stream_version=1,
-                    data={"advertiser_id": advertiser_id, **spec, "name": name.strip()},
-                    occurred_at=timezone.now(),
+                    data={"advertiser_id": advertiser_id, **spec, "name": spec["name"].strip()},
+                    occurred_at=now,
                     meta=_meta(actor),
                 )
+                for advertiser_id, spec in zip(ids, specs, strict=True)
             ]
         )
-    return advertiser_id
+    return ids
+
+
+def advertiser_create(*, name: str, currency: str | None = None, timezone_name: str | None = None, actor: str) -> int:
+    return _advertisers_create([AdvertiserInput(name, currency, timezone_name)], actor, _plain_key)[0]
+
+
+def advertisers_create(*, advertisers: Sequence[AdvertiserInput], actor: str) -> list[int]:
+    """Many advertisers in one transaction (importers): the same rules and events as
+    advertiser_create, all or nothing (RuleViolationError keyed "<index>.<field>")."""
+    return _advertisers_create(advertisers, actor, _indexed_key) if advertisers else []
 
 
 def advertiser_update(*, advertiser_id: int, changes: Mapping[str, Any], actor: str) -> bool:
@@ -244,39 +289,73 @@ def _merged_update(campaign: Campaign, changes: Mapping[str, Any], adv: Advertis
     return merged
 
 
-def campaign_create(*, advertiser_id: int, spec: Mapping[str, Any], actor: str, status: str = "active") -> int:
-    """Create a campaign. `spec` has the API fields; currency/timezone default to the
-    advertiser's. `status` is "active" (serves from its start) or "draft"."""
-    if status not in ("active", "draft"):
-        raise RuleViolationError({"status": [rules.ERROR_CHOICE.format(choices="active, draft")]})
+@dataclass(frozen=True)
+class CampaignInput:
+    advertiser_id: int
+    spec: Mapping[str, Any]
+    status: str = "active"  # "active" (serves from its start) or "draft"
+
+
+def _campaigns_create(items: Sequence[CampaignInput], actor: str, key: ErrorKey) -> list[int]:
+    errors: rules.Errors = {}
     with transaction.atomic():
-        adv = Advertiser.objects.filter(pk=advertiser_id).first()
-        if adv is None:
-            raise NotFoundError(ERROR_ADVERTISER_NOT_FOUND)
-        merged = _campaign_defaults(spec, adv)
-        unknown = set(merged) - set(CAMPAIGN_FIELDS)
-        if unknown:
-            raise RuleViolationError({k: [ERROR_READ_ONLY] for k in sorted(unknown)})
+        advertisers = Advertiser.objects.in_bulk({c.advertiser_id for c in items})
+        placement_keys = _placement_keys()
         now = timezone.now()
-        rules.raise_if(
-            rules.check_campaign(merged, now=now, advertiser_currency=adv.currency, placement_keys=_placement_keys())
-        )
-        campaign_id = _next_id("campaigns_campaign")
-        data = {"campaign_id": campaign_id, "advertiser_id": adv.pk, **_json_campaign(merged), "status": status}
-        data["name"] = data["name"].strip()
+        datas: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            adv = advertisers.get(item.advertiser_id)
+            if adv is None:
+                if key is _plain_key:
+                    raise NotFoundError(ERROR_ADVERTISER_NOT_FOUND)
+                _collect(errors, {"advertiser_id": [ERROR_ADVERTISER_NOT_FOUND]}, i, key)
+                continue
+            if item.status not in ("active", "draft"):
+                _collect(errors, {"status": [rules.ERROR_CHOICE.format(choices="active, draft")]}, i, key)
+                continue
+            merged = _campaign_defaults(item.spec, adv)
+            unknown = set(merged) - set(CAMPAIGN_FIELDS)
+            if unknown:
+                _collect(errors, {k: [ERROR_READ_ONLY] for k in sorted(unknown)}, i, key)
+                continue
+            found = rules.check_campaign(
+                merged, now=now, advertiser_currency=adv.currency, placement_keys=placement_keys
+            )
+            _collect(errors, found, i, key)
+            data = {"advertiser_id": adv.pk, **_json_campaign(merged), "status": item.status}
+            data["name"] = data["name"].strip()
+            datas.append(data)
+        rules.raise_if(errors)
+        ids = _next_ids("campaigns_campaign", len(datas))
         _write(
             [
                 NewEvent(
                     type=ev.CAMPAIGN_CREATED.name,
                     stream=ev.campaign_stream(campaign_id),
                     stream_version=1,
-                    data=data,
+                    data={"campaign_id": campaign_id, **data},
                     occurred_at=now,
                     meta=_meta(actor),
                 )
+                for campaign_id, data in zip(ids, datas, strict=True)
             ]
         )
-    return campaign_id
+    return ids
+
+
+def campaign_create(*, advertiser_id: int, spec: Mapping[str, Any], actor: str, status: str = "active") -> int:
+    """Create a campaign. `spec` has the API fields; currency/timezone default to the
+    advertiser's. `status` is "active" (serves from its start) or "draft"."""
+    if status not in ("active", "draft"):
+        raise RuleViolationError({"status": [rules.ERROR_CHOICE.format(choices="active, draft")]})
+    return _campaigns_create([CampaignInput(advertiser_id, spec, status)], actor, _plain_key)[0]
+
+
+def campaigns_create(*, campaigns: Sequence[CampaignInput], actor: str) -> list[int]:
+    """Many campaigns in one transaction (importers): the same rules and events as
+    campaign_create, all or nothing (RuleViolationError keyed "<index>.<field>"; an unknown
+    advertiser is "<index>.advertiser_id")."""
+    return _campaigns_create(campaigns, actor, _indexed_key) if campaigns else []
 
 
 def _locked_campaign(campaign_id: int, advertiser_id: int | None) -> Campaign:
@@ -413,46 +492,71 @@ def creative_validate(*, spec: Mapping[str, Any]) -> None:
     rules.raise_if(rules.check_creative(spec))
 
 
+@dataclass(frozen=True)
+class CreativeInput:
+    advertiser_id: int
+    campaign_id: Any  # must be an int of one of the advertiser's campaigns
+    spec: Mapping[str, Any]
+
+
+def _creatives_create(items: Sequence[CreativeInput], actor: str, key: ErrorKey) -> list[int]:
+    errors: rules.Errors = {}
+    with transaction.atomic():
+        wanted = {
+            c.campaign_id for c in items if isinstance(c.campaign_id, int) and not isinstance(c.campaign_id, bool)
+        }
+        found_campaigns = Campaign.objects.in_bulk(wanted)
+        datas: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            spec = {"variants": [], **item.spec}
+            found = rules.check_creative(spec)
+            for unknown in sorted(set(spec) - set(CREATIVE_FIELDS)):
+                found.setdefault(unknown, []).append(ERROR_READ_ONLY)
+            campaign = found_campaigns.get(item.campaign_id) if item.campaign_id in wanted else None
+            if campaign is None or campaign.advertiser_id != item.advertiser_id:
+                found.setdefault("campaign_id", []).append(ERROR_UNKNOWN_CAMPAIGN)
+            _collect(errors, found, i, key)
+            if campaign is not None:
+                datas.append(
+                    {
+                        "campaign_id": campaign.pk,
+                        "advertiser_id": campaign.advertiser_id,
+                        **_creative_json(spec),
+                        "status": "pending_review",
+                        "review_reason": "",
+                    }
+                )
+        rules.raise_if(errors)
+        now = timezone.now()
+        events: list[NewEvent] = []
+        ids = _next_ids("campaigns_creative", len(datas))
+        for creative_id, data in zip(ids, datas, strict=True):
+            events.append(
+                NewEvent(
+                    type=ev.CREATIVE_CREATED.name,
+                    stream=ev.creative_stream(creative_id),
+                    stream_version=1,
+                    data={"creative_id": creative_id, **data},
+                    occurred_at=now,
+                    meta=_meta(actor),
+                )
+            )
+            if settings.AUTO_APPROVE_CREATIVES:
+                events.append(_auto_approve_event(creative_id, 2, now))
+        _write(events)
+    return ids
+
+
 def creative_create(*, advertiser_id: int, campaign_id: Any, spec: Mapping[str, Any], actor: str) -> int:
     """New creatives wait for review unless settings.AUTO_APPROVE_CREATIVES is on (then a
     CreativeApproved by the system follows in the same transaction)."""
-    spec = {"variants": [], **spec}
-    errors = rules.check_creative(spec)
-    unknown = set(spec) - set(CREATIVE_FIELDS)
-    for key in sorted(unknown):
-        errors.setdefault(key, []).append(ERROR_READ_ONLY)
-    with transaction.atomic():
-        campaign = None
-        if isinstance(campaign_id, int) and not isinstance(campaign_id, bool):
-            campaign = Campaign.objects.filter(pk=campaign_id, advertiser_id=advertiser_id).first()
-        if campaign is None:
-            errors.setdefault("campaign_id", []).append(ERROR_UNKNOWN_CAMPAIGN)
-        rules.raise_if(errors)
-        assert campaign is not None
-        now = timezone.now()
-        creative_id = _next_id("campaigns_creative")
-        data = {
-            "creative_id": creative_id,
-            "campaign_id": campaign.pk,
-            "advertiser_id": campaign.advertiser_id,
-            **_creative_json(spec),
-            "status": "pending_review",
-            "review_reason": "",
-        }
-        events = [
-            NewEvent(
-                type=ev.CREATIVE_CREATED.name,
-                stream=ev.creative_stream(creative_id),
-                stream_version=1,
-                data=data,
-                occurred_at=now,
-                meta=_meta(actor),
-            )
-        ]
-        if settings.AUTO_APPROVE_CREATIVES:
-            events.append(_auto_approve_event(creative_id, 2, now))
-        _write(events)
-    return creative_id
+    return _creatives_create([CreativeInput(advertiser_id, campaign_id, spec)], actor, _plain_key)[0]
+
+
+def creatives_create(*, creatives: Sequence[CreativeInput], actor: str) -> list[int]:
+    """Many creatives in one transaction (importers, seeding): the same rules and events as
+    creative_create, all or nothing (RuleViolationError keyed "<index>.<field>")."""
+    return _creatives_create(creatives, actor, _indexed_key) if creatives else []
 
 
 def _locked_creative(creative_id: int, advertiser_id: int | None) -> Creative:

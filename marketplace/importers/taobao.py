@@ -218,29 +218,32 @@ def _import_ads(rows: list[dict[str, str]], maps: _Maps, result: TaobaoImportRes
             )
         )
     result.products += products_upsert(products=products, actor=ACTOR).created
-    for row in rows:
-        # a campaign id is taken to belong to one customer; keyed with it so a stray row can
-        # never attach a creative to another advertiser's campaign
-        customer, adgroup = row["customer"], row["adgroup_id"]
-        campaign = f"{customer}/{row['campaign_id']}"
-        if adgroup in maps.creative and campaign in maps.campaign and customer in maps.advertiser:
-            maps.creative_campaign[adgroup] = (maps.campaign[campaign], maps.advertiser[customer])
-            continue
-        with transaction.atomic():  # the platform object and its id map row commit together
-            if customer not in maps.advertiser:
-                aid = campaigns.advertiser_create(
-                    name=f"Taobao customer {customer}", currency=CURRENCY, timezone_name="Asia/Shanghai", actor=ACTOR
-                )
-                SeededObject.objects.create(world=maps.world, kind="advertiser", key=customer, platform_id=aid)
-                maps.advertiser[customer] = aid
-                result.advertisers += 1
-            aid = maps.advertiser[customer]
-            if campaign not in maps.campaign:
-                # historical: created as a draft so imported campaigns never serve live traffic
-                cid = campaigns.campaign_create(
-                    advertiser_id=aid,
-                    spec={
-                        "name": f"Taobao campaign {row['campaign_id']}",
+    # a campaign id is taken to belong to one customer; keyed with it so a stray row can
+    # never attach a creative to another advertiser's campaign
+    keyed = [(row["customer"], f"{row['customer']}/{row['campaign_id']}", row["adgroup_id"], row) for row in rows]
+    with transaction.atomic():  # the chunk's platform objects and their id map rows commit together
+        seeded: list[SeededObject] = []
+        customers = list(dict.fromkeys(c for c, _, _, _ in keyed if c not in maps.advertiser))
+        ids = campaigns.advertisers_create(
+            advertisers=[
+                campaigns.AdvertiserInput(f"Taobao customer {c}", CURRENCY, "Asia/Shanghai") for c in customers
+            ],
+            actor=ACTOR,
+        )
+        maps.advertiser.update(zip(customers, ids, strict=True))
+        seeded += [
+            SeededObject(world=maps.world, kind="advertiser", key=c, platform_id=i)
+            for c, i in zip(customers, ids, strict=True)
+        ]
+        result.advertisers += len(ids)
+        new_campaigns = {camp: (c, r) for c, camp, _, r in keyed if camp not in maps.campaign}
+        ids = campaigns.campaigns_create(
+            campaigns=[
+                # historical: created as drafts so imported campaigns never serve live traffic
+                campaigns.CampaignInput(
+                    maps.advertiser[c],
+                    {
+                        "name": f"Taobao campaign {r['campaign_id']}",
                         "objective": "clicks",
                         "bid_model": "cpc",
                         "bid": Decimal("0.10"),
@@ -248,29 +251,45 @@ def _import_ads(rows: list[dict[str, str]], maps: _Maps, result: TaobaoImportRes
                         "start": CAMPAIGN_START,
                         "timezone": "Asia/Shanghai",
                     },
-                    actor=ACTOR,
                     status="draft",
                 )
-                SeededObject.objects.create(world=maps.world, kind="campaign", key=campaign, platform_id=cid)
-                maps.campaign[campaign] = cid
-                result.campaigns += 1
-            if adgroup not in maps.creative:
-                crid = campaigns.creative_create(
-                    advertiser_id=aid,
-                    campaign_id=maps.campaign[campaign],
-                    spec={
-                        "headline": f"Taobao ad group {adgroup}",
-                        "body": f"category {row['cate_id']}, brand {row['brand']}, price {row['price']}",
-                        "image_url": f"{SHOP}/{adgroup}.jpg",
-                        "landing_url": f"{SHOP}/{adgroup}",
-                        "product_id": product_id(adgroup),
+                for c, r in new_campaigns.values()
+            ],
+            actor=ACTOR,
+        )
+        maps.campaign.update(zip(new_campaigns, ids, strict=True))
+        seeded += [
+            SeededObject(world=maps.world, kind="campaign", key=k, platform_id=i)
+            for k, i in zip(new_campaigns, ids, strict=True)
+        ]
+        result.campaigns += len(ids)
+        new_creatives = {a: (c, camp, r) for c, camp, a, r in keyed if a not in maps.creative}
+        ids = campaigns.creatives_create(
+            creatives=[
+                campaigns.CreativeInput(
+                    maps.advertiser[c],
+                    maps.campaign[camp],
+                    {
+                        "headline": f"Taobao ad group {a}",
+                        "body": f"category {r['cate_id']}, brand {r['brand']}, price {r['price']}",
+                        "image_url": f"{SHOP}/{a}.jpg",
+                        "landing_url": f"{SHOP}/{a}",
+                        "product_id": product_id(a),
                     },
-                    actor=ACTOR,
                 )
-                SeededObject.objects.create(world=maps.world, kind="creative", key=adgroup, platform_id=crid)
-                maps.creative[adgroup] = crid
-                result.creatives += 1
-        maps.creative_campaign[adgroup] = (maps.campaign[campaign], aid)
+                for a, (c, camp, r) in new_creatives.items()
+            ],
+            actor=ACTOR,
+        )
+        maps.creative.update(zip(new_creatives, ids, strict=True))
+        seeded += [
+            SeededObject(world=maps.world, kind="creative", key=k, platform_id=i)
+            for k, i in zip(new_creatives, ids, strict=True)
+        ]
+        result.creatives += len(ids)
+        SeededObject.objects.bulk_create(seeded)
+    for customer, campaign, adgroup, _ in keyed:
+        maps.creative_campaign[adgroup] = (maps.campaign[campaign], maps.advertiser[customer])
 
 
 def _ensure_placement(pid: str, maps: _Maps, result: TaobaoImportResult) -> str:
