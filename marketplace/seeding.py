@@ -38,6 +38,7 @@ _EVENT_NS = uuid.UUID("0b7f0d52-5d0e-4f7e-8f43-3a3a6c1f9e21")
 EVENT_BATCH = 1000
 EXPOSURE_BATCH = 2000
 PRODUCT_BATCH = 500
+OBJECT_BATCH = 500  # advertisers / campaigns / creatives per transaction
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -132,73 +133,92 @@ def _seed_catalogue(world: World, progress: Progress) -> int:
 def _seed_advertisers(
     row: SeededWorld, world: World, tokens: dict[str, str], progress: Progress
 ) -> tuple[int, int, int]:
+    """Advertisers, campaigns and creatives through the campaigns bulk services, one
+    transaction per chunk together with their id-map rows (a crash re-creates nothing)."""
     adv_ids = _mapped(row, "advertiser")
     camp_ids = _mapped(row, "campaign")
     cr_ids = _mapped(row, "creative")
     made = [0, 0, 0]
     total = len(world.advertisers) + len(world.campaigns) + len(world.creatives)
     done = 0
-    for adv in world.advertisers:
-        if adv.key not in adv_ids:
-            with transaction.atomic():
-                aid = campaigns.advertiser_create(name=adv.name, currency=CURRENCY, timezone_name="UTC", actor=ACTOR)
-                SeededObject.objects.create(world=row, kind="advertiser", key=adv.key, platform_id=aid)
-            adv_ids[adv.key] = aid
-            made[0] += 1
-        if adv.key not in tokens:
-            # advertiser tokens are shown once: the manifest is where the simulator finds them
-            tokens[adv.key] = api_key_create(
-                scopes=[scopes.ADVERTISER], name=f"{row.name} {adv.key}", advertiser_id=adv_ids[adv.key]
-            ).key
-        done += 1
-    progress("advertisers+campaigns+creatives", done, total)
-    for camp in world.campaigns:
-        if camp.key not in camp_ids:
-            spec: dict[str, Any] = {
-                "name": camp.name,
-                "objective": camp.objective,
-                "bid_model": camp.bid_model,
-                "bid": Decimal(camp.bid),
-                "daily_budget": Decimal(camp.daily_budget),
-                "total_budget": Decimal(camp.total_budget),
-                "currency": CURRENCY,
-                "timezone": "UTC",
-                "start": row.start,
-                "end": None,
-                "pacing": "even",
-                "targeting": camp.targeting,
-            }
-            with transaction.atomic():
-                cid = campaigns.campaign_create(advertiser_id=adv_ids[camp.advertiser], spec=spec, actor=ACTOR)
-                SeededObject.objects.create(world=row, kind="campaign", key=camp.key, platform_id=cid)
-            camp_ids[camp.key] = cid
-            made[1] += 1
-        done += 1
-    progress("advertisers+campaigns+creatives", done, total)
+
+    def record(kind: str, keys: Sequence[str], ids: Sequence[int], into: dict[str, int]) -> None:
+        SeededObject.objects.bulk_create(
+            [SeededObject(world=row, kind=kind, key=k, platform_id=i) for k, i in zip(keys, ids, strict=True)]
+        )
+        into.update(zip(keys, ids, strict=True))
+
+    for chunk in _chunks(world.advertisers, OBJECT_BATCH):
+        new = [a for a in chunk if a.key not in adv_ids]
+        with transaction.atomic():
+            ids = campaigns.advertisers_create(
+                advertisers=[campaigns.AdvertiserInput(a.name, CURRENCY, "UTC") for a in new], actor=ACTOR
+            )
+            record("advertiser", [a.key for a in new], ids, adv_ids)
+        made[0] += len(ids)
+        for adv in chunk:
+            if adv.key not in tokens:
+                # advertiser tokens are shown once: the manifest is where the simulator finds them
+                tokens[adv.key] = api_key_create(
+                    scopes=[scopes.ADVERTISER], name=f"{row.name} {adv.key}", advertiser_id=adv_ids[adv.key]
+                ).key
+        done += len(chunk)
+        progress("advertisers+campaigns+creatives", done, total)
+    for chunk in _chunks(world.campaigns, OBJECT_BATCH):
+        new_camps = [c for c in chunk if c.key not in camp_ids]
+        inputs = [
+            campaigns.CampaignInput(
+                adv_ids[camp.advertiser],
+                {
+                    "name": camp.name,
+                    "objective": camp.objective,
+                    "bid_model": camp.bid_model,
+                    "bid": Decimal(camp.bid),
+                    "daily_budget": Decimal(camp.daily_budget),
+                    "total_budget": Decimal(camp.total_budget),
+                    "currency": CURRENCY,
+                    "timezone": "UTC",
+                    "start": row.start,
+                    "end": None,
+                    "pacing": "even",
+                    "targeting": camp.targeting,
+                },
+            )
+            for camp in new_camps
+        ]
+        with transaction.atomic():
+            ids = campaigns.campaigns_create(campaigns=inputs, actor=ACTOR)
+            record("campaign", [c.key for c in new_camps], ids, camp_ids)
+        made[1] += len(ids)
+        done += len(chunk)
+        progress("advertisers+campaigns+creatives", done, total)
     camp_adv = {c.key: adv_ids[c.advertiser] for c in world.campaigns}
-    for i, cr in enumerate(world.creatives):
-        if cr.key not in cr_ids:
-            spec = {
-                "headline": cr.headline,
-                "body": cr.body,
-                "image_url": cr.image_url,
-                "landing_url": cr.landing_url,
-                "product_id": cr.product_id,
-                "variants": [dict(v) for v in cr.variants],
-            }
-            with transaction.atomic():
-                crid = campaigns.creative_create(
-                    advertiser_id=camp_adv[cr.campaign], campaign_id=camp_ids[cr.campaign], spec=spec, actor=ACTOR
-                )
-                if not settings.AUTO_APPROVE_CREATIVES:
+    for chunk in _chunks(world.creatives, OBJECT_BATCH):
+        new_crs = [c for c in chunk if c.key not in cr_ids]
+        inputs_cr = [
+            campaigns.CreativeInput(
+                camp_adv[cr.campaign],
+                camp_ids[cr.campaign],
+                {
+                    "headline": cr.headline,
+                    "body": cr.body,
+                    "image_url": cr.image_url,
+                    "landing_url": cr.landing_url,
+                    "product_id": cr.product_id,
+                    "variants": [dict(v) for v in cr.variants],
+                },
+            )
+            for cr in new_crs
+        ]
+        with transaction.atomic():
+            ids = campaigns.creatives_create(creatives=inputs_cr, actor=ACTOR)
+            if not settings.AUTO_APPROVE_CREATIVES:
+                for crid in ids:
                     campaigns.creative_review(creative_id=crid, decision="approve", actor=ACTOR)
-                SeededObject.objects.create(world=row, kind="creative", key=cr.key, platform_id=crid)
-            cr_ids[cr.key] = crid
-            made[2] += 1
-        done += 1
-        if i % 50 == 0:
-            progress("advertisers+campaigns+creatives", done, total)
-    progress("advertisers+campaigns+creatives", done, total)
+            record("creative", [c.key for c in new_crs], ids, cr_ids)
+        made[2] += len(ids)
+        done += len(chunk)
+        progress("advertisers+campaigns+creatives", done, total)
     return made[0], made[1], made[2]
 
 
