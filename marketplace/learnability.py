@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ranking.metrics import auc
+
 from .world import PAGE_TYPES, HistoryDay, World
 
 
@@ -19,27 +21,6 @@ class LearnabilityReport:
     popularity_auc: float
     model_auc: float
     oracle_auc: float
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Rank AUC with ties counted half (Mann-Whitney)."""
-    labels = np.asarray(labels, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def learnability(world: World, history: list[HistoryDay], *, test_days: int = 4) -> LearnabilityReport:

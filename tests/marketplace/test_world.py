@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from marketplace.learnability import auc, learnability
+from marketplace.learnability import learnability
 from marketplace.world import PRESETS, build_world, generate_history, position_bias, preset
 
 # A simple model must beat popularity by at least this much AUC on held-out days.
@@ -101,11 +101,6 @@ def test_ground_truth_is_learnable_but_never_beats_the_oracle(test_world_history
     assert report.n_test > 5000
     assert report.model_auc >= report.popularity_auc + LEARNABILITY_MARGIN
     assert report.model_auc <= report.oracle_auc
-
-
-def test_auc_counts_ties_half() -> None:
-    assert auc(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.5, 0.5])) == pytest.approx(0.875)
-    assert auc(np.array([1, 0]), np.array([0.2, 0.2])) == 0.5
 
 
 def test_preset_overrides_seed() -> None:
