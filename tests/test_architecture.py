@@ -19,7 +19,7 @@ PUBLIC = {
     "catalog": {"services", "selectors", "events"},
     "campaigns": {"services", "selectors", "events"},
     "profiles": {"services", "selectors", "events"},
-    "ranking": {"services", "selectors", "events"},
+    "ranking": {"services", "selectors", "events", "metrics"},  # metrics: pure numpy, shared by every evaluator
     "delivery": {"services", "selectors", "events"},
     "tracking": {"services", "selectors", "events"},
     "marketplace": {"services", "selectors", "events"},
