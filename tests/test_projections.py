@@ -133,3 +133,64 @@ def test_reader_waits_for_an_earlier_position_that_commits_late() -> None:
 def test_rebuild_unknown_projection_is_an_error() -> None:
     with pytest.raises(KeyError):
         projections.get_projection("nope")
+
+
+class _Recorder(projections.Projection):
+    """Reads only RecorderTarget rows (not registered: exists only in this test)."""
+
+    name = "test_recorder"
+    event_types = frozenset({"RecorderTarget"})
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def apply(self, events: list[selectors.StoredEvent]) -> None:
+        self.seen.extend(e.position for e in events)
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+
+def _insert_typed(conn: psycopg.Connection[Any], type_: str) -> int:
+    row = conn.execute(
+        "INSERT INTO eventlog_event (event_id, stream, type, schema_version, occurred_at, data, meta) "
+        "VALUES (%s, 'test', %s, 1, now(), '{}', '{}') RETURNING position",
+        [uuid.uuid4(), type_],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_type_filtered_projection_moves_its_checkpoint_past_other_types_without_skipping() -> None:
+    rec = _Recorder()
+    a = _raw_connection()
+    b = _raw_connection()
+    try:
+        # given a matching event whose transaction is still open
+        late = _insert_typed(a, "RecorderTarget")
+        # and many committed events of other types after it, then one more outside the tail
+        for _ in range(5):
+            _insert_typed(b, "Other")
+        b.commit()
+        # when the projection runs, it cannot move past the open transaction
+        assert projections.run_batch(rec) == 0
+        cp = ProjectionCheckpoint.objects.get(name=rec.name)
+        assert cp.last_position < late
+        a.commit()
+        early_done = _insert_typed(b, "Other")
+        b.commit()
+        # then the late event is applied, and the checkpoint moves past the other types
+        assert projections.run_batch(rec) == 1
+        assert rec.seen == [late]
+        cp = ProjectionCheckpoint.objects.get(name=rec.name)
+        assert cp.last_position == early_done
+        # and an idle run neither applies nor rewinds anything
+        assert projections.run_batch(rec) == 0
+        assert ProjectionCheckpoint.objects.get(name=rec.name).last_position == early_done
+        matching = _insert_typed(b, "RecorderTarget")
+        b.commit()
+        assert projections.run_batch(rec) == 1
+        assert rec.seen == [late, matching]
+    finally:
+        a.close()
+        b.close()

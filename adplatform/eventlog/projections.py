@@ -101,18 +101,29 @@ def run_batch(projection: Projection, *, limit: int | None = None) -> int:
             with connection.cursor() as cur:
                 cur.execute("SET LOCAL synchronous_commit = off")
         cp, _ = ProjectionCheckpoint.objects.get_or_create(name=projection.name)
+        checkpoint = (cp.last_tx_id, cp.last_position)
+        # A projection that reads only some types moves its checkpoint past the events it
+        # does not read, or every batch would re-scan them (ADR 0002). The horizon is read
+        # before the batch: whatever it covers is visible to the batch's query too.
+        horizon = selectors.head() if projection.event_types is not None else checkpoint
         events = selectors.events_after(
             tx_id=cp.last_tx_id, position=cp.last_position, types=projection.event_types, limit=limit
         )
-        if not events:
+        if events:
+            projection.apply(events)
+            last = events[-1]
+            new_checkpoint = (last.tx_id, last.position)
+            if len(events) < limit:
+                new_checkpoint = max(new_checkpoint, horizon)
+        elif horizon > checkpoint:
+            new_checkpoint = horizon
+        else:
             return 0
-        projection.apply(events)
-        last = events[-1]
         ProjectionCheckpoint.objects.filter(name=projection.name).update(
-            last_tx_id=last.tx_id,
-            last_position=last.position,
+            last_tx_id=new_checkpoint[0],
+            last_position=new_checkpoint[1],
             events_applied=cp.events_applied + len(events),
-            last_event_recorded_at=last.recorded_at,
+            **({"last_event_recorded_at": events[-1].recorded_at} if events else {}),
             updated_at=timezone.now(),
         )
         return len(events)
