@@ -104,6 +104,10 @@ class Platform:
                     str(self.threads),
                     "--backlog",
                     "2048",
+                    # storefront servers hold keep-alive connections; gunicorn's 2 s default
+                    # closes idle ones under the client's next request (BrokenPipe)
+                    "--keep-alive",
+                    "30",
                 ],
                 cwd=ROOT,
                 env=self.env,

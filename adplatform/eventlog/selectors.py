@@ -82,7 +82,7 @@ def events_after(
         where.append("type = ANY(%s)")
         params.append(list(types))
     params.append(limit)
-    sql = f"SELECT {_COLUMNS} FROM eventlog_event WHERE {' AND '.join(where)} ORDER BY tx_id, position LIMIT %s"
+    sql = f"SELECT {_COLUMNS} FROM eventlog_event e WHERE {' AND '.join(where)} ORDER BY e.tx_id, e.position LIMIT %s"
     with _log_cursor() as cur:
         cur.execute(sql, params)
         return [_row_to_event(r) for r in cur.fetchall()]
@@ -115,8 +115,8 @@ def head() -> tuple[int, int]:
     """(tx_id, position) of the newest readable event, (0, 0) for an empty log."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT tx_id::text::bigint, position FROM eventlog_event "
-            "WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id DESC, position DESC LIMIT 1"
+            "SELECT e.tx_id::text::bigint, e.position FROM eventlog_event e "
+            "WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.tx_id DESC, e.position DESC LIMIT 1"
         )
         row = cur.fetchone()
     return (row[0], row[1]) if row else (0, 0)
