@@ -212,7 +212,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
     placement = state.placement(req.placement, at)
     if placement is None:
         raise UnknownPlacementError(ERROR_UNKNOWN_PLACEMENT.format(key=req.placement))
-    snap = state.snapshot(at)
+    snap = state.snapshot(at, live=now is None)
     if _pacing_due(snap, at):
         pacing_tick(at=at)
         snap = state.refresh_dynamic(at)

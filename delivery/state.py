@@ -17,6 +17,7 @@ TTL bounds how long an exhausted campaign can still be *selected*."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from ranking.selectors import CandidateItem
 
 from .exploration import Counts
 from .selectors import ServingStats, pacing_states, serving_stats
+
+logger = logging.getLogger(__name__)
 
 POPULARITY_PRIOR = (1.0, 50.0)  # Beta prior of the smoothed CTR used by "popular"
 PRODUCTS_RELOAD = 30  # structure reloads between full reads of the creatives' products
@@ -201,8 +204,10 @@ def _reload_in_background(previous: Structure, at: datetime) -> None:
         threading.Thread(target=run, name="delivery-structure-reload", daemon=True).start()
 
 
-def snapshot(at: datetime) -> Snapshot:
-    """The current snapshot for a decision at `at`, reloading what is older than its TTL."""
+def snapshot(at: datetime, *, live: bool = False) -> Snapshot:
+    """The current snapshot for a decision at `at`, reloading what is older than its TTL.
+    `live` (at is the real clock): spend older than its TTL but younger than twice it is
+    re-read in the background instead of on the request path."""
     global _snapshot
     ttl = settings.DELIVERY_CAMPAIGNS_TTL_SECONDS
     spend_ttl = settings.DELIVERY_SPEND_TTL_SECONDS
@@ -223,15 +228,61 @@ def snapshot(at: datetime) -> Snapshot:
         if _stale(snap.structure.loaded_at, at, ttl):
             _reload_in_background(snap.structure, at)
         if _stale(snap.dynamic.loaded_at, at, spend_ttl):
-            _dynamic_loads[0] += 1
-            if (
-                _dynamic_loads[0] % FINGERPRINT_EVERY == 0
-                and campaigns.delivery_fingerprint() != snap.structure.fingerprint
-            ):
-                _reload_in_background(snap.structure, at)
-            snap = Snapshot(structure=snap.structure, dynamic=load_dynamic(snap.structure, at))
+            if live and not _stale(snap.dynamic.loaded_at, at, 2 * spend_ttl):
+                # serving on the live clock: keep deciding on the spend read < 2 TTLs ago
+                # while one thread per process re-reads it (budgets are exact at billing)
+                _wake_refresher()
+                return snap
+            snap = _next_dynamic(snap, at)
             _snapshot = snap
         return snap
+
+
+def _next_dynamic(snap: Snapshot, at: datetime) -> Snapshot:
+    _dynamic_loads[0] += 1
+    if _dynamic_loads[0] % FINGERPRINT_EVERY == 0 and campaigns.delivery_fingerprint() != snap.structure.fingerprint:
+        _reload_in_background(snap.structure, at)
+    return Snapshot(structure=snap.structure, dynamic=load_dynamic(snap.structure, at))
+
+
+_refresh_wanted = threading.Event()
+_refresher: list[threading.Thread] = []
+
+
+def _wake_refresher() -> None:
+    if not _refresher or not _refresher[0].is_alive():
+        with _lock_refresher:
+            if not _refresher or not _refresher[0].is_alive():
+                t = threading.Thread(target=_refresh_forever, name="delivery-spend-refresh", daemon=True)
+                _refresher[:] = [t]
+                t.start()
+    _refresh_wanted.set()
+
+
+_lock_refresher = threading.Lock()
+
+
+def _refresh_forever() -> None:
+    """The per-process spend/throttle refresher: one reload at a time, off the request path."""
+    global _snapshot
+    from django.db import connection
+    from django.utils import timezone
+
+    while True:
+        _refresh_wanted.wait()
+        try:
+            snap = _snapshot
+            at = timezone.now()
+            if snap is not None and _stale(snap.dynamic.loaded_at, at, settings.DELIVERY_SPEND_TTL_SECONDS):
+                new = _next_dynamic(snap, at)
+                with _lock:
+                    if _snapshot is not None and _snapshot.structure is snap.structure:
+                        _snapshot = new
+        except Exception:
+            logger.exception("spend refresh failed; the next request retries")
+            connection.close()
+        finally:
+            _refresh_wanted.clear()
 
 
 def refresh_dynamic(at: datetime) -> Snapshot:
