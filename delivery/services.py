@@ -422,7 +422,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             # the decision is training data, not money: a server crash may lose the last
             # few hundred ms of decisions, and /rank does not wait for the WAL flush (ADR 0043)
             cur.execute("SET LOCAL synchronous_commit = off")
-        append_events([event])
+        append_events([event], new_ids=True)
     return RankResult(request_id=request_id, model_version=scorer.version, ads=ads)
 
 

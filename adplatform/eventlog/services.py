@@ -94,7 +94,7 @@ _staged_connections: weakref.WeakSet[Any] = weakref.WeakSet()
 Row = tuple[Any, ...]
 
 
-def append_events(events: Sequence[NewEvent]) -> AppendResult:
+def append_events(events: Sequence[NewEvent], *, new_ids: bool = False) -> AppendResult:
     """Append events; an `event_id` already in the log (or repeated in `events`) is
     skipped: idempotency, also when the same id arrives concurrently — the unique index
     makes the second writer wait for the first, and it then skips the id.
@@ -102,6 +102,9 @@ def append_events(events: Sequence[NewEvent]) -> AppendResult:
     Must be called inside `transaction.atomic()`; raises StreamVersionConflictError when a
     `stream_version` is taken. Fast path: one indexed existence check, then a COPY of the
     new rows (formatted in C by psycopg) — ~2× the throughput of INSERT … ON CONFLICT.
+
+    `new_ids=True` is for ids this process just generated (uuid4: a decision's own
+    event): no existence check and no savepoint, three round trips fewer on /rank.
     """
     rows: dict[uuid.UUID, Row] = {}
     for ev in events:
@@ -126,6 +129,12 @@ def append_events(events: Sequence[NewEvent]) -> AppendResult:
     connection.ensure_connection()
     raw = connection.connection
     with psycopg.Cursor(raw) as cur:
+        if new_ids:
+            with cur.copy(_COPY_SQL) as copy:
+                for row in rows.values():
+                    copy.write_row(row)
+            cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+            return AppendResult(frozenset(rows))
         # ids as one array literal: psycopg would dump a list of 500 UUIDs element by element
         ids = "{" + ",".join(map(str, rows)) + "}"
         cur.execute("SELECT event_id FROM eventlog_event WHERE event_id = ANY(%s::uuid[])", [ids])
