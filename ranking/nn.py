@@ -116,6 +116,7 @@ class DinEsmm(nn.Module):
         dim: int = 16,
         hidden: tuple[int, ...] = (128, 64),
         att_hidden: int = 16,
+        seq_mean: bool = True,
     ) -> None:
         super().__init__()
         self.arch = {
@@ -125,7 +126,9 @@ class DinEsmm(nn.Module):
             "dim": dim,
             "hidden": list(hidden),
             "att_hidden": att_hidden,
+            "seq_mean": seq_mean,
         }
+        self.seq_mean = seq_mean
         # sparse gradients: a step touches only the rows in the batch (SparseAdam), which on
         # CPU is most of the speed-up over a dense update of the whole hashed table
         self.emb = nn.Embedding(buckets, dim, padding_idx=0, sparse=True)
@@ -141,7 +144,7 @@ class DinEsmm(nn.Module):
         self.att_k = nn.Linear(dim, att_hidden, bias=False)
         self.att_p = nn.Linear(dim, att_hidden, bias=False)
         self.att_out = nn.Linear(att_hidden, 1)
-        n_in = n_sparse * dim + 2 * dim + n_dense
+        n_in = n_sparse * dim + (3 if seq_mean else 2) * dim + n_dense
         self.ctr = _mlp(n_in, tuple(hidden))
         self.cvr = _mlp(n_in, tuple(h // 2 for h in hidden))  # conversions are rarer: a smaller tower
         self.ctr_bias = nn.Parameter(torch.tensor([-3.5]))
@@ -166,7 +169,12 @@ class DinEsmm(nn.Module):
         logits = logits.float().masked_fill(~mask, -1e9)
         w = torch.softmax(logits, dim=1) * mask  # rows without history pool to zero
         pooled = (w.unsqueeze(-1).to(k.dtype) * k).sum(1)
-        x = torch.cat([e.flatten(1), pooled, q, dense.to(e.dtype)], dim=1)
+        parts = [e.flatten(1), pooled, q, dense.to(e.dtype)]
+        if self.seq_mean:
+            # the shopper's taste vector: the plain mean of the sequence (candidate-independent)
+            m = mask.unsqueeze(-1).to(k.dtype)
+            parts.append((k * m).sum(1) / m.sum(1).clamp(min=1.0))
+        x = torch.cat(parts, dim=1)
         wide = self.wide(uniq)[inv[:, :n_f]].sum(dim=(1, 2))
         ctr = self.ctr(x).squeeze(-1) + wide + self.ctr_bias
         cvr = self.cvr(x).squeeze(-1) + self.cvr_bias
@@ -232,6 +240,7 @@ def build_model(kind: str, arch: dict[str, Any]) -> nn.Module:
             dim=arch.get("dim", 16),
             hidden=tuple(arch.get("hidden", (128, 64))),
             att_hidden=arch.get("att_hidden", 16),
+            seq_mean=arch.get("seq_mean", False),  # models saved before it existed had none
         )
     if kind == "logreg":
         return LogReg(arch["buckets"], arch["n_sparse"], arch["n_dense"])
@@ -278,6 +287,7 @@ class TrainConfig:
     dim: int = 8  # 16 gave the same holdout AUC at half the speed (docs/benchmarks/train.md)
     hidden: tuple[int, ...] = (128, 64)
     att_hidden: int = 16
+    seq_mean: bool = True  # the sequence's plain mean (taste vector) next to its attention pooling
     emb_l2: float = 0.0  # L2 on the embedding rows a batch touches (DIN's mini-batch-aware penalty)
 
 
@@ -350,7 +360,7 @@ def fit(
     torch.set_num_threads(plan.threads)
     arch: dict[str, Any] = {"buckets": spec.buckets, "n_sparse": len(spec.sparse), "n_dense": len(spec.dense)}
     if kind == "din_esmm":
-        arch.update(dim=cfg.dim, hidden=list(cfg.hidden), att_hidden=cfg.att_hidden)
+        arch.update(dim=cfg.dim, hidden=list(cfg.hidden), att_hidden=cfg.att_hidden, seq_mean=cfg.seq_mean)
     model = build_model(kind, arch)
     if kind == "popularity":
         assert isinstance(model, Popularity)
