@@ -260,10 +260,12 @@ checkpoint during a behaviour burst, so each consumer loop re-scanned the whole 
 tail once per such projection (six of them), competing with ingestion for the 2 cores.
 They now move their checkpoint to the log's readable head (ADR 0002 addendum):
 15.9–19.7k → ~29k unique events/s on the same command.
+Log reads also sorted by the output column `tx_id::text::bigint` instead of walking the
+`(tx_id, position)` index; fixed the same day (lag p99 ~80 s → ~41 s).
 Projection lag: the consumer applies the eight projections one after another, about
-2.5k events/s for all of them together on this box (rebuild over these 200k events:
-profiles 43.5 s, activity 24.6 s, attribution 7.0 s, reports 1.6 s), so a 200k-event burst
-at ~29k/s leaves a backlog that drains after the burst; the p99 above is that backlog's age,
+4k events/s for all of them together on this box (rebuild over these 200k events:
+profiles 30.0 s, activity 12.0 s, attribution 4.9 s, reports 1.7 s), so a 200k-event burst
+at ~27k/s leaves a backlog that drains after the burst; the p99 above is that backlog's age,
 not a steady-state figure (at 2,000 events/s see the profiles freshness figures).
 """,
         )
