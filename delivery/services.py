@@ -149,24 +149,47 @@ class EligibleCreatives:
                     yield cid
 
 
-def _static_pass(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> list[tuple[int, str | None]]:
-    """(campaign, static reason) for every running campaign, cached per spend reload and
-    (placement, page type, device, geo): those rules move only with time and spend."""
+@dataclass(frozen=True)
+class _StaticPlan:
+    """The campaign pass for one context, cached per spend reload: campaigns that pass
+    every rule with nothing left to check per request, the ones that still need the
+    request's category/keyword/segment rules or a pacing draw (in id order: the pacing
+    draws consume the rng in the same order as before), and the others' reasons."""
+
+    plain: dict[int, DeliveryCampaign]
+    check: tuple[int, ...]
+    out: dict[int, str]
+
+
+def _static_plan(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> _StaticPlan:
+    """Cached per spend reload and (placement, page type, device, geo): those rules move
+    only with time and spend."""
     key = (ctx.placement, ctx.page_type, ctx.device, ctx.geo)
     cached = snap.dynamic.static.get(key)
     if cached is not None:
-        return cached
-    out = []
+        return cached  # type: ignore[no-any-return]
+    plain: dict[int, DeliveryCampaign] = {}
+    check: list[int] = []
+    out: dict[int, str] = {}
     for cid in sorted(snap.structure.campaigns):
+        c = snap.structure.campaigns[cid]
         today, total = snap.spend_of(cid)
         reason = rules.static_reason(
-            snap.structure.campaigns[cid], placement=ctx.placement, page_type=ctx.page_type, device=ctx.device,
+            c, placement=ctx.placement, page_type=ctx.page_type, device=ctx.device,
             geo=ctx.geo, at=at, spent_today=today, spent_total=total,
         )  # fmt: skip
-        out.append((cid, reason))
+        if reason is not None:
+            out[cid] = reason
+        elif rules.needs_context(c) or (
+            c.pacing == "even" and c.daily_budget is not None and snap.throttle_of(cid) < 1.0
+        ):
+            check.append(cid)
+        else:
+            plain[cid] = c
+    plan = _StaticPlan(plain=plain, check=tuple(check), out=out)
     if len(snap.dynamic.static) < 512:
-        snap.dynamic.static[key] = out
-    return out
+        snap.dynamic.static[key] = plan
+    return plan
 
 
 def _eligible_campaigns(
@@ -174,13 +197,13 @@ def _eligible_campaigns(
 ) -> tuple[dict[int, DeliveryCampaign], dict[int, str], rules.ImpressionCounts]:
     """({id: campaign} passing every campaign-level rule and pacing, {id: reason} of the
     others, the shopper's recent impressions)."""
-    ok: dict[int, DeliveryCampaign] = {}
-    out: dict[int, str] = {}
+    plan = _static_plan(snap, ctx, at)
+    ok = dict(plan.plain)
+    out = dict(plan.out)
     campaigns_by_id = snap.structure.campaigns
-    for cid, reason in _static_pass(snap, ctx, at):
+    for cid in plan.check:
         c = campaigns_by_id[cid]
-        if reason is None and (c.targeting.categories or c.targeting.keywords or c.targeting.segments):
-            reason = rules.context_reason(c, ctx)
+        reason = rules.context_reason(c, ctx) if rules.needs_context(c) else None
         if reason is None and c.pacing == "even" and c.daily_budget is not None:
             throttle = snap.throttle_of(cid)
             if throttle < 1.0 and rng.random() >= throttle:

@@ -83,8 +83,8 @@ class Dynamic:
     spend: dict[int, tuple[Decimal, Decimal]]
     throttles: dict[int, float]
     pacing_ticks: dict[int, datetime] = field(default_factory=dict)
-    # (placement, page_type, device, geo) → [(campaign, reason of the static rules)], filled lazily
-    static: dict[tuple[str, str, str | None, str | None], list[tuple[int, str | None]]] = field(default_factory=dict)
+    # (placement, page_type, device, geo) → the campaign pass (services._StaticPlan), filled lazily
+    static: dict[tuple[str, str, str | None, str | None], Any] = field(default_factory=dict)
 
 
 @dataclass
