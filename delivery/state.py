@@ -247,6 +247,7 @@ def _next_dynamic(snap: Snapshot, at: datetime) -> Snapshot:
 
 _refresh_wanted = threading.Event()
 _refresher: list[threading.Thread] = []
+_lock_refresher = threading.Lock()
 
 
 def _wake_refresher() -> None:
@@ -257,9 +258,6 @@ def _wake_refresher() -> None:
                 _refresher[:] = [t]
                 t.start()
     _refresh_wanted.set()
-
-
-_lock_refresher = threading.Lock()
 
 
 def _refresh_forever() -> None:

@@ -98,11 +98,11 @@ def _raw_connection() -> psycopg.Connection[Any]:
     return psycopg.connect(**params)
 
 
-def _insert_raw(conn: psycopg.Connection[Any], user: str) -> int:
+def _insert_raw(conn: psycopg.Connection[Any], user: str, type_: str = "PageViewed") -> int:
     row = conn.execute(
         "INSERT INTO eventlog_event (event_id, stream, type, schema_version, occurred_at, user_key, data, meta) "
-        "VALUES (%s, %s, 'PageViewed', 1, now(), %s, '{\"url\": \"u\"}', '{}') RETURNING position",
-        [uuid.uuid4(), f"user:{user}", user],
+        "VALUES (%s, %s, %s, 1, now(), %s, '{\"url\": \"u\"}', '{}') RETURNING position",
+        [uuid.uuid4(), f"user:{user}", type_, user],
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -151,33 +151,23 @@ class _Recorder(projections.Projection):
         self.seen.clear()
 
 
-def _insert_typed(conn: psycopg.Connection[Any], type_: str) -> int:
-    row = conn.execute(
-        "INSERT INTO eventlog_event (event_id, stream, type, schema_version, occurred_at, data, meta) "
-        "VALUES (%s, 'test', %s, 1, now(), '{}', '{}') RETURNING position",
-        [uuid.uuid4(), type_],
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_type_filtered_projection_moves_its_checkpoint_past_other_types_without_skipping() -> None:
     rec = _Recorder()
     a = _raw_connection()
     b = _raw_connection()
     try:
         # given a matching event whose transaction is still open
-        late = _insert_typed(a, "RecorderTarget")
-        # and many committed events of other types after it, then one more outside the tail
+        late = _insert_raw(a, "t", "RecorderTarget")
+        # and committed events of other types after it
         for _ in range(5):
-            _insert_typed(b, "Other")
+            _insert_raw(b, "t", "Other")
         b.commit()
         # when the projection runs, it cannot move past the open transaction
         assert projections.run_batch(rec) == 0
         cp = ProjectionCheckpoint.objects.get(name=rec.name)
         assert cp.last_position < late
         a.commit()
-        early_done = _insert_typed(b, "Other")
+        early_done = _insert_raw(b, "t", "Other")
         b.commit()
         # then the late event is applied, and the checkpoint moves past the other types
         assert projections.run_batch(rec) == 1
@@ -187,7 +177,7 @@ def test_type_filtered_projection_moves_its_checkpoint_past_other_types_without_
         # and an idle run neither applies nor rewinds anything
         assert projections.run_batch(rec) == 0
         assert ProjectionCheckpoint.objects.get(name=rec.name).last_position == early_done
-        matching = _insert_typed(b, "RecorderTarget")
+        matching = _insert_raw(b, "t", "RecorderTarget")
         b.commit()
         assert projections.run_batch(rec) == 1
         assert rec.seen == [late, matching]
