@@ -37,14 +37,17 @@ _text_model_state: dict[str, Any] = {"loading": False, "ready": False}
 _text_lock = threading.Lock()
 
 
-def query_vector(query: str | None) -> np.ndarray | None:
+def query_vector(query: str | None, *, wait: bool = False) -> np.ndarray | None:
     """The query's text vector, but never wait for the text model to load: the first
     request that needs it starts the load in the background and goes without (keyword
-    and category candidates still apply); once loaded, vectors are memoised per query."""
+    and category candidates still apply); once loaded, vectors are memoised per query.
+    Without `wait` (serving on the live clock) a query not memoised yet also goes without
+    and is encoded in the background; `wait` (an injected clock: simulations, tests)
+    encodes it now, so replays stay deterministic."""
     if not query or not query.strip():
         return None
     if _text_model_state["ready"]:
-        return profiles.text_vector(text=query)
+        return profiles.text_vector(text=query, wait=wait)
     with _text_lock:
         if not _text_model_state["loading"]:
             _text_model_state["loading"] = True

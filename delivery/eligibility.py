@@ -134,7 +134,14 @@ def static_reason(
     spent_total: Decimal,
 ) -> str | None:
     """The rules that depend on the time, spend and the request's placement, page type,
-    device and geo only (the same for many requests: cached per spend reload)."""
+    device and geo only (the same for many requests: cached, see services._static_plan)."""
+    return time_reason(c, at=at, spent_today=spent_today, spent_total=spent_total) or placement_reason(
+        c, placement=placement, page_type=page_type, device=device, geo=geo
+    )
+
+
+def time_reason(c: DeliveryCampaign, *, at: datetime, spent_today: Decimal, spent_total: Decimal) -> str | None:
+    """Schedule, daypart and budgets: the same for every request at `at`."""
     if at < c.start or (c.end is not None and at >= c.end):
         return REASON_SCHEDULE
     if not in_daypart(c.dayparts, c.timezone, at):
@@ -143,6 +150,13 @@ def static_reason(
         return REASON_DAILY_BUDGET
     if c.total_budget is not None and spent_total >= c.total_budget:
         return REASON_TOTAL_BUDGET
+    return None
+
+
+def placement_reason(
+    c: DeliveryCampaign, *, placement: str, page_type: str, device: str | None, geo: str | None
+) -> str | None:
+    """Placement, page type, device and geo targeting: fixed per campaign version."""
     t = c.targeting
     if t.placements and placement not in t.placements:
         return REASON_PLACEMENT

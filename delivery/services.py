@@ -163,30 +163,52 @@ class _StaticPlan:
 
 def _static_plan(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> _StaticPlan:
     """Cached per spend reload and (placement, page type, device, geo): those rules move
-    only with time and spend."""
+    only with time and spend. Built from two caches: the placement rules per structure and
+    context, the time/budget rules once per spend reload (every context shares them)."""
     key = (ctx.placement, ctx.page_type, ctx.device, ctx.geo)
     cached = snap.dynamic.static.get(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    structure = snap.structure
+    targeting = structure.targeting.get(key)
+    if targeting is None:
+        passing: list[int] = []
+        targeting_out: dict[int, str] = {}
+        for cid in sorted(structure.campaigns):
+            reason = rules.placement_reason(
+                structure.campaigns[cid], placement=ctx.placement, page_type=ctx.page_type, device=ctx.device,
+                geo=ctx.geo,
+            )  # fmt: skip
+            if reason is None:
+                passing.append(cid)
+            else:
+                targeting_out[cid] = reason
+        targeting = (tuple(passing), targeting_out)
+        if len(structure.targeting) < 512:
+            structure.targeting[key] = targeting
+    timed_out = snap.dynamic.timed_out
+    if timed_out is None:
+        timed_out = {}
+        for cid, c in structure.campaigns.items():
+            today, total = snap.spend_of(cid)
+            reason = rules.time_reason(c, at=at, spent_today=today, spent_total=total)
+            if reason is not None:
+                timed_out[cid] = reason
+        snap.dynamic.timed_out = timed_out
     plain: dict[int, DeliveryCampaign] = {}
     check: list[int] = []
-    out: dict[int, str] = {}
-    for cid in sorted(snap.structure.campaigns):
-        c = snap.structure.campaigns[cid]
-        today, total = snap.spend_of(cid)
-        reason = rules.static_reason(
-            c, placement=ctx.placement, page_type=ctx.page_type, device=ctx.device,
-            geo=ctx.geo, at=at, spent_today=today, spent_total=total,
-        )  # fmt: skip
-        if reason is not None:
-            out[cid] = reason
-        elif rules.needs_context(c) or (
+    for cid in targeting[0]:
+        if cid in timed_out:
+            continue
+        c = structure.campaigns[cid]
+        if rules.needs_context(c) or (
             c.pacing == "even" and c.daily_budget is not None and snap.throttle_of(cid) < 1.0
         ):
             check.append(cid)
         else:
             plain[cid] = c
-    plan = _StaticPlan(plain=plain, check=tuple(check), out=out)
+    # the time rules come first (as in rules.static_reason)
+    plan = _StaticPlan(plain=plain, check=tuple(check), out={**targeting[1], **timed_out})
     if len(snap.dynamic.static) < 512:
         snap.dynamic.static[key] = plan
     return plan
@@ -243,7 +265,8 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
     scorer = ranking.champion_scorer()
 
     # read even for "random": consent decides what may be used (caps, segment targeting)
-    profile = profiles.profile_get(user_id=req.user_id, as_of=now)
+    retrieving = req.policy == "auto" and req.candidates is None
+    profile, user_vector = profiles.serving_profile(user_id=req.user_id, as_of=now, vector=retrieving)
     consent = profile.consent if profile is not None else True
     personal = profile if (profile is not None and consent) else None
     interests = _interests(personal)
@@ -304,19 +327,19 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             sources = {cid: {cands.SOURCE_POPULAR} for cid in cands._take(structure.popular, eligible, 50)}
         else:
             user_vec = user_space = None
-            if personal is not None:
-                got = profiles.user_vector(user_id=req.user_id)
-                # the vector's version names its space: content (MiniLM text) or a learned
-                # two-tower version, whose creative vectors are searched in the same space
-                if got is not None:
-                    user_space, user_vec = got
+            # the vector's version names its space: content (MiniLM text) or a learned
+            # two-tower version, whose creative vectors are searched in the same space
+            if personal is not None and user_vector is not None:
+                user_space, user_vec = user_vector
             sources, distance = cands.gather(
                 structure,
                 eligible,
                 rng=rng,
                 user_vec=user_vec,
                 user_space=user_space,
-                query_vec=cands.query_vector(req.query) if req.page_type == "search" or req.query else None,
+                query_vec=cands.query_vector(req.query, wait=now is not None)
+                if req.page_type == "search" or req.query
+                else None,
                 context_product=req.product_id,
                 context_categories=sorted(context_categories),
                 viewed_products=personal.recent_products if personal else (),
@@ -580,13 +603,17 @@ def _pacing_due(snap: state.Snapshot, at: datetime) -> bool:
         since = (at - _last_tick_attempt[0]).total_seconds()
         if 0 <= since < min(interval, max(1.0, settings.DELIVERY_SPEND_TTL_SECONDS)):
             return False
-    for cid, c in snap.structure.campaigns.items():
-        if c.pacing != "even" or c.daily_budget is None:
-            continue
-        tick = snap.dynamic.pacing_ticks.get(cid)
-        if tick is None or (at - tick).total_seconds() >= interval or at < tick:
-            _last_tick_attempt[:] = [at]
-            return True
+    ticks = snap.dynamic.tick_range
+    if ticks is None:  # once per spend reload, not per request
+        even = [cid for cid, c in snap.structure.campaigns.items() if c.pacing == "even" and c.daily_budget is not None]
+        known = [t for cid in even if (t := snap.dynamic.pacing_ticks.get(cid)) is not None]
+        ticks = (len(known) < len(even), min(known, default=None), max(known, default=None))
+        snap.dynamic.tick_range = ticks
+    missing, earliest, latest = ticks
+    due = missing or (earliest is not None and (at - earliest).total_seconds() >= interval)
+    if due or (latest is not None and at < latest):  # a clock that went back ticks too
+        _last_tick_attempt[:] = [at]
+        return True
     return False
 
 

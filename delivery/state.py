@@ -67,6 +67,9 @@ class Structure:
     stats: ServingStats
     products: dict[str, ProductInfo]
     product_loads: int = 0  # structure reloads since the products were fully read
+    # (placement, page_type, device, geo) → (campaign ids passing the placement rules, in id
+    # order; {id: reason} of the others): services._static_plan, filled lazily
+    targeting: dict[tuple[str, str, str | None, str | None], Any] = field(default_factory=dict)
 
     def popularity(self, creative_id: int) -> float:
         c = self.stats.by_creative.get(creative_id, Counts())
@@ -85,6 +88,10 @@ class Dynamic:
     pacing_ticks: dict[int, datetime] = field(default_factory=dict)
     # (placement, page_type, device, geo) → the campaign pass (services._StaticPlan), filled lazily
     static: dict[tuple[str, str, str | None, str | None], Any] = field(default_factory=dict)
+    # {id: reason} of the campaigns out by schedule, daypart or budget (services._static_plan)
+    timed_out: dict[int, str] | None = None
+    # the even campaigns' pacing ticks: (any missing, earliest, latest) (services._pacing_due)
+    tick_range: tuple[bool, datetime | None, datetime | None] | None = None
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .folding import PROFILE_EVENT_TYPES, ProductFacts, decay_rate, empty_state,
 from .models import Embedding, Profile, SegmentMembership
 from .vectors import USER_KINDS
 
-_COLUMNS = (
+PROFILE_COLUMNS = (
     "user_key, consent, consent_at, decay_ref, first_event_at, last_event_at, frequency, orders, monetary, "
     "last_order_at, categories::text, brands::text, products::text, price_sum, price_weight, devices::text, "
     "recent_products::text, recent_queries::text, cart::text, last_position, updated_at"
@@ -41,7 +41,7 @@ def _ts(value: datetime | None) -> float | None:
 
 
 def row_to_state(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A `_COLUMNS` row → fold state."""
+    """A `PROFILE_COLUMNS` row → fold state."""
     state = empty_state()
     state.update(
         consent=row[1],
@@ -70,7 +70,7 @@ def row_to_state(row: tuple[Any, ...]) -> dict[str, Any]:
 def read_states(user_keys: Iterable[str]) -> dict[str, tuple[dict[str, Any], datetime]]:
     """user_key → (fold state, updated_at) for the shoppers that have a profile row."""
     with connection.cursor() as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM profiles_profile WHERE user_key = ANY(%s)", [list(user_keys)])
+        cur.execute(f"SELECT {PROFILE_COLUMNS} FROM profiles_profile WHERE user_key = ANY(%s)", [list(user_keys)])
         return {row[0]: (row_to_state(row), row[20]) for row in cur.fetchall()}
 
 

@@ -9,9 +9,11 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from adplatform.eventlog import selectors as eventlog
@@ -19,7 +21,7 @@ from adplatform.eventlog import selectors as eventlog
 from . import vectors
 from .folding import PROFILE_EVENT_TYPES, cart_items, decayed, empty_state, epoch, from_epoch
 from .models import Embedding, EmbeddingEncoder, Segment, SegmentMembership, SegmentRun
-from .projections import fold_events, lam, read_states
+from .projections import PROFILE_COLUMNS, fold_events, lam, read_states, row_to_state
 
 
 @dataclass(frozen=True)
@@ -108,16 +110,25 @@ def profile_get(*, user_id: str, as_of: datetime | None = None) -> ProfileSnapsh
             return None
     if not state["consent"]:
         return ProfileSnapshot(user_id=user_id, as_of=at, consent=False, updated_at=updated_at)
-    t = epoch(at)
-    rate = lam()
-    mean_price = state["price_sum"] / state["price_weight"] if state["price_weight"] > 0 else None
     membership = (
         SegmentMembership.objects.filter(user_key=user_id, segment__active=True)
         .values_list("segment_id", "segment__name")
         .first()
     )
-    space = vectors.user_space_version(user_id=user_id)
-    last = from_epoch(state["last"])
+    return _snapshot(user_id, state, updated_at, at, membership, vectors.user_space_version(user_id=user_id))
+
+
+def _snapshot(
+    user_id: str,
+    state: dict[str, Any],
+    updated_at: datetime,
+    at: datetime,
+    membership: tuple[str, str] | None,
+    space: str | None,
+) -> ProfileSnapshot:
+    t = epoch(at)
+    rate = lam()
+    mean_price = state["price_sum"] / state["price_weight"] if state["price_weight"] > 0 else None
     return ProfileSnapshot(
         user_id=user_id,
         as_of=at,
@@ -135,7 +146,7 @@ def profile_get(*, user_id: str, as_of: datetime | None = None) -> ProfileSnapsh
         segment=membership[0] if membership else None,
         segment_name=membership[1] if membership else None,
         embedding_version=space,
-        last_event_at=last,
+        last_event_at=from_epoch(state["last"]),
         orders=int(state["orders"]),
         mean_price=mean_price,
         updated_at=updated_at,
@@ -147,13 +158,71 @@ def user_vector(*, user_id: str) -> tuple[str, np.ndarray] | None:
     return vectors.user_vector(user_id=user_id)
 
 
-def text_vector(*, text: str) -> np.ndarray | None:
-    """A query/text embedding in the same space as creative/product text embeddings."""
+_SERVING_SQL = f"""
+SELECT {", ".join("p." + c.strip() for c in PROFILE_COLUMNS.split(","))},
+       sg.key, sg.name, ul.vector::text, uc.vector::text
+FROM profiles_profile p
+LEFT JOIN profiles_segment_membership m ON m.user_key = p.user_key
+LEFT JOIN profiles_segment sg ON sg.key = m.segment_key AND sg.active
+LEFT JOIN profiles_embedding ul ON ul.kind = 'user_learned' AND ul.version = %(learned)s AND ul.key = p.user_key
+LEFT JOIN profiles_embedding uc ON uc.kind = 'user_content' AND uc.version = %(content)s AND uc.key = p.user_key
+     AND uc.source_hash = {vectors.PROFILE_HASH_SQL}
+WHERE p.user_key = %(user)s
+"""
+
+
+def serving_profile(
+    *, user_id: str, as_of: datetime | None = None, vector: bool = True
+) -> tuple[ProfileSnapshot | None, tuple[str, np.ndarray] | None]:
+    """`profile_get(user_id=…, as_of=…)` and, with `vector` for a consenting shopper,
+    `user_vector(…)`.
+    Now (`as_of` None, the /rank hot path) in one round trip: profile row, segment and
+    stored vectors in one statement; the content vector is computed from the profile only
+    when the stored one is stale (as user_vector does)."""
+    if as_of is not None:
+        profile = profile_get(user_id=user_id, as_of=as_of)
+        wanted = vector and profile is not None and profile.consent
+        return profile, user_vector(user_id=user_id) if wanted else None
+    learned, products = vectors.active("user_learned"), vectors.active("product_text")
+    with connection.cursor() as cur:
+        cur.execute(
+            _SERVING_SQL,
+            {"user": user_id, "learned": learned.version if learned else None,
+             "content": products.version if products else None},
+        )  # fmt: skip
+        row = cur.fetchone()
+    if row is None:
+        return None, None
+    state, updated_at = row_to_state(row), row[20]
+    at = timezone.now()
+    if not state["consent"]:
+        return ProfileSnapshot(user_id=user_id, as_of=at, consent=False, updated_at=updated_at), None
+    segment_key, segment_name, learned_text, content_text = row[21:25]
+    membership = (segment_key, segment_name) if segment_key is not None else None
+    got: tuple[str, np.ndarray] | None = None
+    space = f"user_content:{products.version}" if products is not None else None
+    if learned is not None and learned_text is not None:
+        space = f"user_learned:{learned.version}"
+        got = (space, vectors.parse(learned_text)) if vector else None
+    elif products is not None and vector:
+        content_space = f"user_content:{products.version}"
+        if content_text is not None:
+            got = content_space, vectors.parse(content_text)
+        else:  # stale or never stored: computed from the profile, as user_vector does
+            vec = vectors.content_vector(state["products"], space=products)
+            got = (content_space, vec) if vec is not None else None
+    return _snapshot(user_id, state, updated_at, at, membership, space), got
+
+
+def text_vector(*, text: str, wait: bool = True) -> np.ndarray | None:
+    """A query/text embedding in the same space as creative/product text embeddings.
+    `wait=False` (the serving path): None unless memoised; the text is then encoded in the
+    background for the next request."""
     if not text or not text.strip():
         return None
     from .textmodel import encode_cached
 
-    return encode_cached(" ".join(text.split())[:1000])
+    return encode_cached(" ".join(text.split())[:1000], wait=wait)
 
 
 def nearest_creatives(

@@ -104,10 +104,6 @@ def _refresh_creatives(*, version: str, batch: int, progress: Progress | None) -
     return n, len(gone)
 
 
-def _profile_hash_sql() -> str:
-    return "((extract(epoch FROM p.updated_at) * 1000000)::bigint)::text"
-
-
 def users_content_refresh(*, version: str, batch: int = 5000) -> tuple[int, int]:
     """Store the content vector of every consenting shopper whose profile changed since
     their stored vector (time-decayed mean of their products' text vectors)."""
@@ -123,9 +119,9 @@ def users_content_refresh(*, version: str, batch: int = 5000) -> tuple[int, int]
     while True:
         with connection.cursor() as cur:
             cur.execute(
-                f"SELECT p.user_key, p.products::text, {_profile_hash_sql()} FROM profiles_profile p "
+                f"SELECT p.user_key, p.products::text, {vectors.PROFILE_HASH_SQL} FROM profiles_profile p "
                 "LEFT JOIN profiles_embedding e ON e.kind = 'user_content' AND e.version = %s AND e.key = p.user_key "
-                f"WHERE p.consent AND p.user_key > %s AND e.source_hash IS DISTINCT FROM {_profile_hash_sql()} "
+                f"WHERE p.consent AND p.user_key > %s AND e.source_hash IS DISTINCT FROM {vectors.PROFILE_HASH_SQL} "
                 "ORDER BY p.user_key LIMIT %s",
                 [version, last_key, batch],
             )

@@ -5,15 +5,18 @@ start-up stays light."""
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 
+logger = logging.getLogger(__name__)
 DIM = 384
 _lock = threading.Lock()
 _model: Any = None
@@ -69,13 +72,57 @@ def encode(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-@lru_cache(maxsize=4096)
-def _cached(text: str) -> np.ndarray:
-    vec = encode([text])[0]
+MEMO_SIZE = 4096  # texts memoised per process (least recently used dropped)
+BACKGROUND_BATCH = 32
+_memo: OrderedDict[str, np.ndarray] = OrderedDict()
+_memo_lock = threading.Lock()
+_pending: queue.Queue[str] = queue.Queue(maxsize=1024)
+_queued: set[str] = set()
+_worker: list[threading.Thread] = []
+
+
+def _remember(text: str, vec: np.ndarray) -> None:
     vec.setflags(write=False)
+    with _memo_lock:
+        _memo[text] = vec
+        _memo.move_to_end(text)
+        while len(_memo) > MEMO_SIZE:
+            _memo.popitem(last=False)
+
+
+def encode_cached(text: str, *, wait: bool = True) -> np.ndarray | None:
+    """One text (e.g. a search query), memoised per process. With `wait=False` a text not
+    memoised yet answers None at once and is encoded by a background thread (batched with
+    others), so a request never pays a MiniLM forward (~10–40 ms of CPU); the next request
+    with the same text gets its vector."""
+    with _memo_lock:
+        vec = _memo.get(text)
+        if vec is not None:
+            _memo.move_to_end(text)
+            return vec
+        if not wait:
+            if text not in _queued and not _pending.full():
+                _queued.add(text)
+                _pending.put_nowait(text)
+                if not _worker:
+                    _worker.append(threading.Thread(target=_encode_forever, name="text-encoder", daemon=True))
+                    _worker[0].start()
+            return None
+    vec = encode([text])[0]
+    _remember(text, vec)
     return vec
 
 
-def encode_cached(text: str) -> np.ndarray:
-    """One text (e.g. a search query), memoised per process."""
-    return _cached(text)
+def _encode_forever() -> None:
+    while True:
+        texts = [_pending.get()]
+        while len(texts) < BACKGROUND_BATCH and not _pending.empty():
+            texts.append(_pending.get_nowait())
+        try:
+            for text, vec in zip(texts, encode(texts), strict=True):
+                _remember(text, vec)
+        except Exception:  # noqa: BLE001 - the texts stay unencoded; a later request re-queues them
+            logger.exception("background text encoding failed")
+        finally:
+            with _memo_lock:
+                _queued.difference_update(texts)

@@ -295,7 +295,12 @@ def vectors_get(*, kind: str, version: str, keys: Iterable[str]) -> dict[str, np
             "SELECT key, vector::text FROM profiles_embedding WHERE kind = %s AND version = %s AND key = ANY(%s)",
             [kind, version, list(keys)],
         )
-        return {k: np.array(v[1:-1].split(","), dtype=np.float32) for k, v in cur.fetchall()}
+        return {k: parse(v) for k, v in cur.fetchall()}
+
+
+def parse(text: str) -> np.ndarray:
+    """A pgvector's text form ("[0.1,0.2,…]") → float32 array."""
+    return np.array(text[1:-1].split(","), dtype=np.float32)
 
 
 def hashes_get(*, kind: str, version: str) -> dict[str, str]:
@@ -354,11 +359,15 @@ def user_vector(*, user_id: str) -> tuple[str, np.ndarray] | None:
         )
         row = cur.fetchone()
     if row is not None:
-        return f"user_content:{products.version}", np.array(row[0][1:-1].split(","), dtype=np.float32)
+        return f"user_content:{products.version}", parse(row[0])
     vec = content_vector(state["products"], space=products)
     return None if vec is None else (f"user_content:{products.version}", vec)
 
 
+# the freshness hash of a user_content vector, in SQL over profiles_profile aliased `p`
+PROFILE_HASH_SQL = "((extract(epoch FROM p.updated_at) * 1000000)::bigint)::text"
+
+
 def profile_hash(updated_at: Any) -> str:
-    """Matches services._profile_hash_sql: microseconds since the epoch of profile.updated_at."""
+    """Matches PROFILE_HASH_SQL: microseconds since the epoch of profile.updated_at."""
     return str(round(updated_at.timestamp() * 1_000_000)) if updated_at is not None else ""

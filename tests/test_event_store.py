@@ -93,3 +93,39 @@ def test_unknown_event_types_are_refused() -> None:
     with pytest.raises(ValueError, match="Unknown event type 'Nope'"):
         with transaction.atomic():
             append_events([_ev(type="Nope")])
+
+
+def test_a_commit_notifies_the_consumer_with_the_appended_types() -> None:
+    listener = _raw()
+    listener.autocommit = True
+    try:
+        listener.execute("LISTEN eventlog")
+        with transaction.atomic():
+            append_events([_ev(type="PageViewed"), _ev(type="ProductViewed", stream="user:b")])
+        with transaction.atomic():
+            append_events([_ev(type="ProductViewed")], new_ids=True)
+        payloads = [n.payload for n in listener.notifies(timeout=2.0, stop_after=2)]
+    finally:
+        listener.close()
+    assert payloads == ["PageViewed,ProductViewed", "ProductViewed"]
+
+
+def test_the_consumer_wakes_only_the_projections_reading_a_named_type() -> None:
+    from adplatform.eventlog.consumer import woken
+    from adplatform.eventlog.projections import Projection
+
+    class Everything(Projection):
+        name = "everything"
+
+        def apply(self, events: list[Any]) -> None: ...
+
+        def reset(self) -> None: ...
+
+    class Views(Everything):
+        name = "views"
+        event_types = frozenset({"ProductViewed"})
+
+    registry: dict[str, Projection] = {"views": Views(), "everything": Everything()}
+    assert woken(registry, "AdDecisionMade") == {"everything"}
+    assert woken(registry, "AdDecisionMade,ProductViewed") == {"views", "everything"}
+    assert woken(registry, "") == {"views", "everything"}  # an unnamed notification wakes all

@@ -29,6 +29,11 @@ def _listen_connection() -> psycopg.Connection[Any]:
 
 
 def run_forever(*, poll_seconds: float = 0.5, stop_after: float | None = None) -> None:
+    """Run each projection when a notification names one of its event types (the payload
+    `append_events` sends), when its last batch applied something (more may be waiting),
+    and at least every `poll_seconds` (the fallback for anything not announced). /rank's
+    decisions, which no projection reads, then cost the consumer one notification each
+    instead of a round over every projection."""
     running = True
 
     def _stop(signum: int, frame: Any) -> None:
@@ -40,21 +45,44 @@ def run_forever(*, poll_seconds: float = 0.5, stop_after: float | None = None) -
     registry = projections.registry()
     listener = _listen_connection()
     started = time.monotonic()
+    last_run = dict.fromkeys(registry, 0.0)
+    due = set(registry)
     logger.info("projection consumer started: %s", ", ".join(registry))
     try:
         while running and (stop_after is None or time.monotonic() - started < stop_after):
-            applied = 0
-            for projection in registry.values():
+            for name, projection in registry.items():
+                if name not in due:
+                    continue
                 try:
-                    applied += projections.run_batch(projection)
+                    applied = projections.run_batch(projection)
                 except Exception:
-                    logger.exception("projection %s failed; will retry", projection.name)
+                    logger.exception("projection %s failed; will retry", name)
                     close_old_connections()
                     time.sleep(1.0)
-            if applied == 0:
-                # Sleep until something is appended (or the poll interval passes).
-                for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
-                    pass
+                    applied = 1
+                last_run[name] = time.monotonic()
+                if applied == 0:
+                    due.discard(name)
+            now = time.monotonic()
+            due.update(name for name, t in last_run.items() if now - t >= poll_seconds)
+            wait = 0.0 if due else max(0.0, poll_seconds - (now - min(last_run.values())))
+            # sleep until something is appended (or the oldest projection's poll is due)
+            for note in listener.notifies(timeout=wait, stop_after=1):
+                due.update(woken(registry, note.payload))
+            if due:
+                for note in listener.notifies(timeout=0.0):
+                    due.update(woken(registry, note.payload))
     finally:
         listener.close()
         logger.info("projection consumer stopped")
+
+
+def woken(registry: dict[str, projections.Projection], payload: str) -> set[str]:
+    """The projections a notification concerns: those reading one of the named event
+    types, those reading every type, and all of them for an unnamed payload."""
+    types = set(payload.split(",")) if payload else None
+    return {
+        name
+        for name, p in registry.items()
+        if types is None or p.event_types is None or not types.isdisjoint(p.event_types)
+    }

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -133,7 +133,7 @@ def append_events(events: Sequence[NewEvent], *, new_ids: bool = False) -> Appen
             with cur.copy(_COPY_SQL) as copy:
                 for row in rows.values():
                     copy.write_row(row)
-            cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+            _notify(cur, rows.values())
             return AppendResult(frozenset(rows))
         # ids as one array literal: psycopg would dump a list of 500 UUIDs element by element
         ids = "{" + ",".join(map(str, rows)) + "}"
@@ -152,8 +152,14 @@ def append_events(events: Sequence[NewEvent], *, new_ids: bool = False) -> Appen
             if exc.diag.constraint_name == _STREAM_VERSION_CONSTRAINT:
                 raise StreamVersionConflictError(str(exc)) from exc
             stored = _append_skipping_conflicts(cur, raw, list(rows.values()))
-        cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+        _notify(cur, rows.values())
     return AppendResult(stored)
+
+
+def _notify(cur: psycopg.Cursor[Any], rows: Iterable[Row]) -> None:
+    """Wake the projection consumer at commit, naming the appended event types (the
+    payload): a consumer runs only the projections that read one of them (ADR 0002)."""
+    cur.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, ",".join(sorted({r[3] for r in rows}))])
 
 
 def _append_skipping_conflicts(cur: psycopg.Cursor[Any], raw: Any, rows: list[Row]) -> frozenset[uuid.UUID]:

@@ -15,7 +15,14 @@ from adplatform.eventlog import projections
 from campaigns import services as campaigns
 from profiles import services, vectors
 from profiles.models import Embedding, EmbeddingSpace, EmbeddingVersion
-from profiles.selectors import nearest_creatives, nearest_products, text_vector, user_vector
+from profiles.selectors import (
+    nearest_creatives,
+    nearest_products,
+    profile_get,
+    serving_profile,
+    text_vector,
+    user_vector,
+)
 
 from ..campaigns.conftest import campaign_spec, creative_spec
 from .conftest import apply_profiles, ev, ingest, product, seed_catalog
@@ -72,14 +79,37 @@ def test_refresh_encodes_texts_once_serves_creatives_and_cold_start_users() -> N
     assert got is not None and got[0] == f"user_content:{first.version}"
     tent = vectors.vectors_get(kind="product_text", version=first.version, keys=["tent-1"])["tent-1"]
     assert float(got[1] @ tent) == pytest.approx(1.0, abs=1e-5)
+    _assert_serving_profile_matches("u-1")
+    _assert_serving_profile_matches("nobody")
     # when nothing changed, a second run encodes nothing
     second = services.embeddings_refresh()
     assert (second.products, second.creatives, second.users, second.activated) == (0, 0, 0, False)
+    # (a newer event makes the stored vector stale: computed from the profile instead)
+    ingest(ev("product_view", datetime.now(UTC) - timedelta(minutes=1), product_id="boot-1"))
+    apply_profiles()
+    _assert_serving_profile_matches("u-1")
     # when a creative is rejected it leaves the served set
     campaigns.creative_review(creative_id=coffee, decision="reject", reason="test", actor="test")
     third = services.embeddings_refresh()
     assert third.creatives_removed == 1
     assert [c for c, _ in nearest_creatives(vector=text_vector(text="coffee"), k=5)] == [camping]
+
+
+def _assert_serving_profile_matches(user_id: str) -> None:
+    """The /rank one-statement read answers what profile_get + user_vector answer."""
+    profile, got = serving_profile(user_id=user_id)
+    expected = profile_get(user_id=user_id)
+    assert (profile is None) == (expected is None)
+    if profile is not None and expected is not None:
+        for f in ("consent", "segment", "segment_name", "embedding_version", "recent_products", "cart", "updated_at"):
+            assert getattr(profile, f) == getattr(expected, f), f
+        assert profile.categories == pytest.approx(expected.categories, rel=1e-6)
+    want = user_vector(user_id=user_id) if expected is not None and expected.consent else None
+    assert (got is None) == (want is None)
+    if got is not None and want is not None:
+        assert got[0] == want[0]
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    assert serving_profile(user_id=user_id, vector=False)[1] is None
 
 
 def _random_unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -176,6 +206,7 @@ def test_learned_vectors_switch_by_pointer_and_old_versions_are_dropped() -> Non
     got = user_vector(user_id="u-1")
     assert got is not None and got[0] == "user_learned:two-tower-3" and got[1].shape == (64,)
     assert float(np.linalg.norm(got[1])) == pytest.approx(1.0, abs=1e-5)
+    _assert_serving_profile_matches("u-1")
     # and bad input is refused
     with pytest.raises(ValueError, match="kind must be"):
         services.learned_embeddings_write(kind="product_text", version="x", vectors={"a": [1.0]}, activate=False)
@@ -183,3 +214,22 @@ def test_learned_vectors_switch_by_pointer_and_old_versions_are_dropped() -> Non
         services.learned_embeddings_write(
             kind="user_learned", version="two-tower-3", vectors={"a": [1.0]}, activate=False
         )
+
+
+def test_serving_text_vector_never_waits_for_the_encoder() -> None:
+    import time
+
+    text = f"waterproof hiking boots {time.time_ns()}"  # never memoised before
+    # when the serving path asks for a text not encoded yet, it answers at once without one
+    assert text_vector(text=text, wait=False) is None
+    # then the background encoder memoises it: the same vector a waiting caller computes
+    deadline = time.monotonic() + 30
+    got = None
+    while got is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = text_vector(text=text, wait=False)
+    assert got is not None
+    from profiles.textmodel import encode
+
+    np.testing.assert_allclose(got, encode([text])[0], atol=1e-5)
+    assert text_vector(text=text) is got  # one memo for both paths

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from profiles.segmentation import adjusted_rand_index
-from profiles.selectors import profile_get, segment_keys
+from profiles.selectors import profile_get, segment_keys, serving_profile
 from profiles.services import segments_recompute
 
 from .conftest import apply_profiles, ev, ingest, product, seed_catalog
@@ -66,6 +66,10 @@ def test_segments_recover_planted_groups_with_descriptive_names() -> None:
     # then the clusters match the planted groups
     keys = list(truth)
     pred = [profile_get(user_id=u).segment for u in keys]  # type: ignore[union-attr]
+    for u in keys:  # the /rank one-statement read agrees
+        served, expected = serving_profile(user_id=u, vector=False)[0], profile_get(user_id=u)
+        assert served is not None and expected is not None
+        assert (served.segment, served.segment_name) == (expected.segment, expected.segment_name)
     assert result.k == 3 and result.users == 60
     assert adjusted_rand_index([truth[u] for u in keys], pred) == pytest.approx(1.0)
     names = sorted(s.name for s in result.segments)
