@@ -9,8 +9,11 @@ var/bench-rank (kept between runs; `--reseed` starts over):
 
 - catalogue, advertisers, campaigns, placements and creatives through the services
   (creatives auto-approved);
-- 3 product views per shopper (300k behaviour events) through `events_ingest`, folded by
-  the real profiles projection;
+- 3 product views per shopper (300k behaviour events) through `events_ingest`, plus one
+  generated day of the world's history (~200k behaviour events and ~320k ad exposures
+  with the world's ground-truth clicks, `marketplace.seeding.history_import`), folded by
+  the real profiles projection; the champion is then trained on that history
+  (`ranking.services.model_train`, din_esmm), so /rank scores with a trained model;
 - BENCH SHORTCUT: text vectors are synthetic, not MiniLM (which embeds ~500 texts/s on
   this box: 60k products + creatives would take minutes). Each leaf category gets a
   random direction; a product's vector is its leaf's direction plus noise, a creative's
@@ -38,6 +41,7 @@ import random
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -77,8 +81,11 @@ def seed(world: Any, log: Any) -> None:
     from behaviour.services import events_ingest
     from campaigns import services as campaigns
     from catalog.services import products_upsert
+    from marketplace.seeding import history_import
     from marketplace.services import world_product_inputs
+    from marketplace.world import build_world
     from profiles import vectors
+    from ranking.services import model_train
 
     settings.AUTO_APPROVE_CREATIVES = True
     t0 = time.perf_counter()
@@ -102,10 +109,17 @@ def seed(world: Any, log: Any) -> None:
             actor="bench",
             status="active",
             spec={
-                "name": c.name, "objective": c.objective, "bid_model": c.bid_model, "bid": Decimal(c.bid),
+                "name": c.name,
+                "objective": c.objective,
+                "bid_model": c.bid_model,
+                "bid": Decimal(c.bid),
                 # budgets ×1000: nothing is billed in this bench, but no campaign should run dry
-                "daily_budget": Decimal(c.daily_budget) * 1000, "total_budget": Decimal(c.total_budget) * 1000,
-                "start": now - timedelta(days=1), "end": None, "timezone": "UTC", "dayparts": [],
+                "daily_budget": Decimal(c.daily_budget) * 1000,
+                "total_budget": Decimal(c.total_budget) * 1000,
+                "start": now - timedelta(days=1),
+                "end": None,
+                "timezone": "UTC",
+                "dayparts": [],
                 "pacing": "even" if i % 2 else "asap",
                 "frequency_caps": [{"scope": "campaign", "max": 20, "window_seconds": 3600}] if i % 3 == 0 else [],
                 "targeting": c.targeting,
@@ -119,8 +133,14 @@ def seed(world: Any, log: Any) -> None:
                 advertiser_id=adv_ids[world.campaigns[int(world.creative_campaign[n])].advertiser],
                 campaign_id=camp_ids[cr.campaign],
                 actor="bench",
-                spec={"headline": cr.headline, "body": cr.body, "image_url": cr.image_url,
-                      "landing_url": cr.landing_url, "product_id": cr.product_id, "variants": list(cr.variants)},  # fmt: skip
+                spec={
+                    "headline": cr.headline,
+                    "body": cr.body,
+                    "image_url": cr.image_url,
+                    "landing_url": cr.landing_url,
+                    "product_id": cr.product_id,
+                    "variants": list(cr.variants),
+                },  # fmt: skip
             )
         )
         if n % 2000 == 0:
@@ -147,6 +167,19 @@ def seed(world: Any, log: Any) -> None:
     for i in range(0, len(events), 1000):
         events_ingest(raw_events=events[i : i + 1000], source="bench")
     log(f"behaviour events {len(events)} ({time.perf_counter() - t0:.0f}s)")
+    # ad history: one generated day of the world's shoppers (their sessions, and the ads a
+    # random/contextual logging policy showed them, clicked by the world's ground truth),
+    # so the champion is a model trained in this world, not the prior
+    day0 = (now - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    accepted, _, exposures = history_import(
+        build_world(replace(world.cfg, start=day0)),
+        name="bench-rank",
+        campaign_ids=camp_ids,
+        creative_ids={cr.key: cid for cr, cid in zip(world.creatives, creative_ids, strict=True)},
+        campaign_advertisers={c.key: adv_ids[c.advertiser] for c in world.campaigns},
+        days=1,
+    )
+    log(f"ad history: {accepted} behaviour events, {exposures} exposures ({time.perf_counter() - t0:.0f}s)")
     for name in ("product_docs", "profiles"):
         projections.catch_up(projections.get_projection(name))
     log(f"profiles folded ({time.perf_counter() - t0:.0f}s)")
@@ -174,6 +207,9 @@ def seed(world: Any, log: Any) -> None:
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
     log(f"vectors + HNSW ({time.perf_counter() - t0:.0f}s)")
+    trained = model_train(progress=lambda m: log(f"train: {m}"))
+    log(f"champion {trained.version}: test AUC {trained.metrics.get('auc')}, promoted {trained.promoted} "
+        f"({time.perf_counter() - t0:.0f}s)")  # fmt: skip
 
 
 def make_requests(world: Any, n: int, seed_: int) -> list[dict[str, Any]]:
@@ -242,10 +278,17 @@ def floor_and_profile(reqs: list[dict[str, Any]], request_ids: dict[int, str], s
         floors.append(time.perf_counter() - t)
     prof = cProfile.Profile()
     rank_reqs = [
-        RankRequest(user_id=r["user_id"], placement=r["placement"], page_type=r["context"]["page_type"],
-                    limit=r["limit"], category_id=r["context"].get("category_id"),
-                    product_id=r["context"].get("product_id"), query=r["context"].get("query"),
-                    device=r["context"].get("device"), geo=r["context"].get("geo"))  # fmt: skip
+        RankRequest(
+            user_id=r["user_id"],
+            placement=r["placement"],
+            page_type=r["context"]["page_type"],
+            limit=r["limit"],
+            category_id=r["context"].get("category_id"),
+            product_id=r["context"].get("product_id"),
+            query=r["context"].get("query"),
+            device=r["context"].get("device"),
+            geo=r["context"].get("geo"),
+        )  # fmt: skip
         for r in reqs[:400]
     ]
     for r in rank_reqs[:50]:
@@ -286,7 +329,7 @@ def main() -> None:
 
     world = build_world(preset("full"))
     plat = Platform("rank", web_workers=args.web_workers, threads=args.threads, projections=not args.no_projections)
-    marker = plat.var_dir / "seeded-v1"
+    marker = plat.var_dir / "seeded-v2"  # v2: with ad history and a trained champion
     if args.reseed and plat.var_dir.exists():
         import shutil
 

@@ -1,15 +1,24 @@
 """The decision log: one AdDecisionMade event per /rank decision (training data for the
 next model: what was considered, with which features and scores, what won at which
-price). Built here, appended by services.rank_decide in one insert."""
+price). Built here; `decision_record` appends it — on the live clock through this
+process's group writer (ADR 0058), on an injected clock at once."""
 
 from __future__ import annotations
 
+import atexit
+import logging
+import queue
+import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adplatform.eventlog.services import NewEvent
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from adplatform.eventlog.services import NewEvent, append_events
 from ranking.events import AD_DECISION_MADE, decision_stream
 
 
@@ -59,3 +68,115 @@ def decision_event(
         user_key=user_id,
         meta=meta,
     )
+
+
+logger = logging.getLogger(__name__)
+WRITER_BATCH = 256  # decisions per COPY at most
+WRITER_LINGER_SECONDS = 0.05  # after the first queued decision, wait this long for more
+WRITER_QUEUE = 20_000  # decisions waiting at most; past that /rank appends synchronously
+_queue: queue.Queue[NewEvent | None] = queue.Queue(maxsize=WRITER_QUEUE)  # None: the writer stops
+_writer: list[threading.Thread] = []
+_writer_lock = threading.Lock()
+
+
+def decision_record(event: NewEvent, *, wait: bool) -> None:
+    """Append a decision. `wait=False` (serving on the live clock, when
+    DELIVERY_DECISION_LOG_GROUPED): hand it to this process's writer thread, which appends
+    what has queued up in one transaction (one COPY, one commit for many decisions instead
+    of five round trips each on the request path); a full queue falls back to waiting."""
+    if not wait and settings.DELIVERY_DECISION_LOG_GROUPED:
+        _ensure_writer()
+        try:
+            _queue.put_nowait(event)
+            return
+        except queue.Full:
+            logger.warning("decision writer queue full: appending on the request path")
+    _append([event])
+
+
+def _append(events: list[NewEvent]) -> None:
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            # the decision is training data, not money: a server crash may lose the last
+            # few hundred ms of decisions, and /rank does not wait for the WAL flush (ADR 0043)
+            cur.execute("SET LOCAL synchronous_commit = off")
+        append_events(events, new_ids=True)
+
+
+def _ensure_writer() -> None:
+    if _writer and _writer[0].is_alive():
+        return
+    with _writer_lock:
+        if not (_writer and _writer[0].is_alive()):
+            _writer[:] = [threading.Thread(target=_write_forever, name="decision-writer", daemon=True)]
+            _writer[0].start()
+
+
+def _take_batch(timeout: float | None, linger: float = 0.0) -> tuple[list[NewEvent], bool]:
+    """(up to WRITER_BATCH queued decisions, whether the stop sentinel came)."""
+    batch: list[NewEvent] = []
+    until = None
+    while len(batch) < WRITER_BATCH:
+        try:
+            if until is None:
+                got = _queue.get(timeout=timeout)
+                until = time.monotonic() + linger
+            else:
+                left = until - time.monotonic()
+                got = _queue.get(timeout=left) if left > 0 else _queue.get_nowait()
+        except queue.Empty:
+            break
+        if got is None:
+            return batch, True
+        batch.append(got)
+    return batch, False
+
+
+def _write_forever() -> None:
+    stop = False
+    while not stop:
+        batch, stop = _take_batch(None, WRITER_LINGER_SECONDS)
+        for attempt in range(1, 1_000_000):
+            try:
+                _append(batch)
+                break
+            except Exception:  # noqa: BLE001 - keep the batch and retry: decisions are not dropped
+                logger.exception("decision writer: append of %d decisions failed (attempt %d)", len(batch), attempt)
+                close_old_connections()
+                connection.close()
+                time.sleep(min(5.0, 0.1 * attempt))
+    connection.close()
+
+
+def writer_stop(timeout: float = 10.0) -> None:
+    """Append what is queued, then end the writer thread and close its connection (tests;
+    a later decision starts a new writer)."""
+    with _writer_lock:
+        if _writer and _writer[0].is_alive():
+            _queue.put(None)
+            _writer[0].join(timeout)
+        _writer.clear()
+
+
+def flush(timeout: float = 10.0) -> int:
+    """Append what is queued now, on the caller's thread (process exit, tests). Returns
+    the number of decisions appended."""
+    done = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch, _ = _take_batch(0.0)
+        if not batch:
+            break
+        _append(batch)
+        done += len(batch)
+    return done
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if _queue.empty():
+        return
+    try:
+        flush()
+    except Exception:  # noqa: BLE001 - nothing left to do at exit but say so
+        logger.exception("decision writer: %d queued decisions not appended at exit", _queue.qsize())

@@ -20,7 +20,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from adplatform.eventlog.services import append_events
 from campaigns.selectors import DeliveryCampaign, local_day
 from profiles import selectors as profiles
 from ranking import selectors as ranking
@@ -32,7 +31,7 @@ from . import candidates as cands
 from . import eligibility as rules
 from . import explain, exploration, pacing, state, variants
 from .auction import Bid, Win, ecpm_of, rank_order, run_auction
-from .decisionlog import decision_event
+from .decisionlog import decision_event, decision_record
 from .models import PacingState
 
 POLICIES = ("auto", "random", "popular")
@@ -463,12 +462,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         segment=ctx.segment,
         consent=consent,
     )
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            # the decision is training data, not money: a server crash may lose the last
-            # few hundred ms of decisions, and /rank does not wait for the WAL flush (ADR 0043)
-            cur.execute("SET LOCAL synchronous_commit = off")
-        append_events([event], new_ids=True)
+    decision_record(event, wait=now is not None)
     return RankResult(request_id=request_id, model_version=scorer.version, ads=ads)
 
 

@@ -38,6 +38,7 @@ _EVENT_NS = uuid.UUID("0b7f0d52-5d0e-4f7e-8f43-3a3a6c1f9e21")
 EVENT_BATCH = 1000
 EXPOSURE_BATCH = 2000
 PRODUCT_BATCH = 500
+HISTORY_MARGIN = timedelta(hours=2)
 OBJECT_BATCH = 500  # advertisers / campaigns / creatives per transaction
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -72,10 +73,11 @@ def _day_start(now: datetime) -> datetime:
 def _world_row(size: str, seed: int, days: int, now: datetime, name: str) -> SeededWorld:
     # The timeline is anchored once, at the first seeding, so that the history ends
     # yesterday (recent enough for profiles and models) and re-runs replay the same times.
-    row, _ = SeededWorld.objects.get_or_create(
-        name=name,
-        defaults={"size": size, "seed": seed, "start": _day_start(now) - timedelta(days=days)},
-    )
+    # Late sessions spill minutes past their day's end: anchored on the day of two hours
+    # ago, the history never reaches into the future (just after midnight UTC it did, and
+    # ingestion rejected those events).
+    start = _day_start(now - HISTORY_MARGIN) - timedelta(days=days)
+    row, _ = SeededWorld.objects.get_or_create(name=name, defaults={"size": size, "seed": seed, "start": start})
     return row
 
 
@@ -228,19 +230,47 @@ def _event(name: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _seed_history(row: SeededWorld, world: World, progress: Progress) -> tuple[int, int, int]:
-    accepted = duplicates = stored = 0
     if row.days_loaded >= world.cfg.days:
         progress("history", world.cfg.days, world.cfg.days)
         return 0, 0, 0
     adv = _mapped(row, "advertiser")
-    camp = _mapped(row, "campaign")
-    cr = _mapped(row, "creative")
-    camp_adv = {c.key: adv[c.advertiser] for c in world.campaigns}
-    for day in generate_history(world):
-        if day.day < row.days_loaded:
+
+    def loaded(day: int) -> None:
+        SeededWorld.objects.filter(pk=row.pk).update(days_loaded=day + 1)
+        progress("history", day + 1, world.cfg.days)
+
+    return history_import(
+        world,
+        name=row.name,
+        campaign_ids=_mapped(row, "campaign"),
+        creative_ids=_mapped(row, "creative"),
+        campaign_advertisers={c.key: adv[c.advertiser] for c in world.campaigns},
+        first_day=row.days_loaded,
+        on_day=loaded,
+    )
+
+
+def history_import(
+    world: World,
+    *,
+    name: str,
+    campaign_ids: dict[str, int],
+    creative_ids: dict[str, int],
+    campaign_advertisers: dict[str, int],
+    first_day: int = 0,
+    days: int | None = None,
+    on_day: Callable[[int], None] | None = None,
+) -> tuple[int, int, int]:
+    """Ingest the world's generated history (behaviour events through `events_ingest`,
+    ad exposures through `ad_exposures_import`) from `first_day`, with the platform ids
+    its campaigns and creatives were created under. Returns (accepted, duplicates,
+    exposures stored)."""
+    accepted = duplicates = stored = 0
+    for day in generate_history(world, days=days):
+        if day.day < first_day:
             continue
         for chunk in _chunks(day.events, EVENT_BATCH):
-            res = events_ingest(raw_events=[_event(row.name, e) for e in chunk], source=SOURCE)
+            res = events_ingest(raw_events=[_event(name, e) for e in chunk], source=SOURCE)
             if res.rejected:
                 raise ValueError(f"generated events rejected: {res.rejected[:3]}")
             accepted += res.accepted
@@ -250,12 +280,12 @@ def _seed_history(row: SeededWorld, world: World, progress: Progress) -> tuple[i
             c = world.creatives[x.creative_idx]
             exposures.append(
                 AdExposure(
-                    exposure_key=f"{row.name}:{x.exposure_key}",
+                    exposure_key=f"{name}:{x.exposure_key}",
                     user_id=world.shoppers[x.user_idx].user_id,
                     at=x.at,
-                    creative_id=cr[c.key],
-                    campaign_id=camp[c.campaign],
-                    advertiser_id=camp_adv[c.campaign],
+                    creative_id=creative_ids[c.key],
+                    campaign_id=campaign_ids[c.campaign],
+                    advertiser_id=campaign_advertisers[c.campaign],
                     placement=x.placement,
                     position=x.position,
                     page_type=x.page_type,
@@ -271,8 +301,8 @@ def _seed_history(row: SeededWorld, world: World, progress: Progress) -> tuple[i
             )
         for xchunk in _chunks(exposures, EXPOSURE_BATCH):
             stored += ad_exposures_import(exposures=xchunk, source=SOURCE).stored
-        SeededWorld.objects.filter(pk=row.pk).update(days_loaded=day.day + 1)
-        progress("history", day.day + 1, world.cfg.days)
+        if on_day is not None:
+            on_day(day.day)
     return accepted, duplicates, stored
 
 

@@ -242,6 +242,9 @@ DELIVERY_EXPLORATION_MIN_IMPRESSIONS = env.int("DELIVERY_EXPLORATION_MIN_IMPRESS
 DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=40)
 DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # Even pacing: seconds between controller updates of the delivery probability.
+# /rank on the live clock hands its decision to a per-process writer thread that appends
+# queued decisions in one transaction (ADR 0058); False: every request appends its own
+DELIVERY_DECISION_LOG_GROUPED = env.bool("DELIVERY_DECISION_LOG_GROUPED", default=True)
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
 # --- ranking: learning pipeline (docs/learning.md) -------------------------------------
 # Training device: auto (CUDA when present, else CPU) | cpu | cuda.

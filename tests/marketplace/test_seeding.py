@@ -114,3 +114,14 @@ def test_seed_demo_command_without_history_prints_a_storefront_key(
     assert "200 products, 8 advertisers, 16 campaigns, 40 creatives created" in out[0]
     assert eventlog.count_events(types=[AD_IMPRESSED.name]) == 0
     assert eventlog.count_events(types=list(BEHAVIOUR)) == 0
+
+
+@pytest.mark.django_db
+def test_a_world_first_seeded_just_after_midnight_has_no_history_in_the_future() -> None:
+    # given the first seeding five minutes after midnight UTC (late sessions spill past their day)
+    now = datetime(2026, 12, 5, 0, 5, tzinfo=UTC)
+    _, world = seeded_world(size="test", seed=22, days=1, now=now)
+    # then every generated event and exposure lies before that moment
+    for day in generate_history(world):
+        assert max(e["timestamp"] for e in day.events) < now.isoformat().replace("+00:00", "Z")
+        assert max(x.at for x in day.exposures) < now
