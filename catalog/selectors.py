@@ -40,6 +40,13 @@ def products_by_id(product_ids: Iterable[str]) -> dict[str, ProductInfo]:
     return {p.product_id: _info(p) for p in Product.objects.filter(product_id__in=list(product_ids))}
 
 
+def product_facts(*, limit: int) -> list[tuple[str, tuple[str, ...], str, float]]:
+    """(product_id, category path, brand, price) of up to `limit` products: the facts the
+    click model's behaviour sequence reads, for a per-process cache."""
+    rows = Product.objects.values_list("product_id", "category_path", "brand", "price")[:limit]
+    return [(pid, tuple(path), brand, float(price)) for pid, path, brand, price in rows]
+
+
 def product_count() -> int:
     return Product.objects.count()
 
