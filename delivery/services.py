@@ -160,6 +160,37 @@ class _StaticPlan:
     out: dict[int, str]
 
 
+@dataclass(frozen=True)
+class _Targeting:
+    """The campaigns passing one context's placement rules, by what is left to check per
+    request (category/keyword/segment rules; an even-pacing draw when throttled; nothing),
+    in id order, and the others' reasons: cached per structure."""
+
+    contextual: tuple[int, ...]
+    paced: tuple[int, ...]
+    free: tuple[int, ...]
+    out: dict[int, str]
+
+    @classmethod
+    def of(cls, structure: state.Structure, ctx: rules.RankContext) -> _Targeting:
+        groups: tuple[list[int], list[int], list[int]] = ([], [], [])
+        out: dict[int, str] = {}
+        for cid in sorted(structure.campaigns):
+            c = structure.campaigns[cid]
+            reason = rules.placement_reason(
+                c, placement=ctx.placement, page_type=ctx.page_type, device=ctx.device, geo=ctx.geo
+            )
+            if reason is not None:
+                out[cid] = reason
+            elif rules.needs_context(c):
+                groups[0].append(cid)
+            elif c.pacing == "even" and c.daily_budget is not None:
+                groups[1].append(cid)
+            else:
+                groups[2].append(cid)
+        return cls(contextual=tuple(groups[0]), paced=tuple(groups[1]), free=tuple(groups[2]), out=out)
+
+
 def _static_plan(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> _StaticPlan:
     """Cached per spend reload and (placement, page type, device, geo): those rules move
     only with time and spend. Built from two caches: the placement rules per structure and
@@ -171,18 +202,7 @@ def _static_plan(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> 
     structure = snap.structure
     targeting = structure.targeting.get(key)
     if targeting is None:
-        passing: list[int] = []
-        targeting_out: dict[int, str] = {}
-        for cid in sorted(structure.campaigns):
-            reason = rules.placement_reason(
-                structure.campaigns[cid], placement=ctx.placement, page_type=ctx.page_type, device=ctx.device,
-                geo=ctx.geo,
-            )  # fmt: skip
-            if reason is None:
-                passing.append(cid)
-            else:
-                targeting_out[cid] = reason
-        targeting = (tuple(passing), targeting_out)
+        targeting = _Targeting.of(structure, ctx)
         if len(structure.targeting) < 512:
             structure.targeting[key] = targeting
     timed_out = snap.dynamic.timed_out
@@ -194,20 +214,16 @@ def _static_plan(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> 
             if reason is not None:
                 timed_out[cid] = reason
         snap.dynamic.timed_out = timed_out
-    plain: dict[int, DeliveryCampaign] = {}
-    check: list[int] = []
-    for cid in targeting[0]:
-        if cid in timed_out:
-            continue
-        c = structure.campaigns[cid]
-        if rules.needs_context(c) or (
-            c.pacing == "even" and c.daily_budget is not None and snap.throttle_of(cid) < 1.0
-        ):
-            check.append(cid)
-        else:
-            plain[cid] = c
+    campaigns = structure.campaigns
+    passing = [cid for cid in targeting.free if cid not in timed_out]
+    check = [cid for cid in targeting.contextual if cid not in timed_out]
+    for cid in targeting.paced:
+        if cid not in timed_out:
+            (check if snap.throttle_of(cid) < 1.0 else passing).append(cid)
+    plain = {cid: campaigns[cid] for cid in sorted(passing)}  # id order, as the requests' pass keeps it
+    check.sort()
     # the time rules come first (as in rules.static_reason)
-    plan = _StaticPlan(plain=plain, check=tuple(check), out={**targeting[1], **timed_out})
+    plan = _StaticPlan(plain=plain, check=tuple(check), out={**targeting.out, **timed_out})
     if len(snap.dynamic.static) < 512:
         snap.dynamic.static[key] = plan
     return plan
@@ -234,11 +250,12 @@ def _eligible_campaigns(
         else:
             out[cid] = reason
     seen = rules.ImpressionCounts()
-    if capped and any(c.frequency_caps for c in ok.values()):
-        window = rules.longest_cap_window(ok.values())
+    capped_ok = [cid for cid in snap.structure.capped if cid in ok] if capped else []
+    if capped_ok:
+        window = rules.longest_cap_window(ok[cid] for cid in capped_ok)
         recent = tracking_selectors.recent_impressions(user_id=user_id, since=at - timedelta(seconds=window))
         seen = rules.ImpressionCounts.of((r.campaign_id, r.creative_id, r.at) for r in recent)
-        for cid in list(ok):
+        for cid in capped_ok:
             c = ok[cid]
             reason = rules.cap_reason(c.frequency_caps, campaign_id=cid, creative_id=None, seen=seen, at=at)
             if reason is not None:

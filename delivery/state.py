@@ -67,9 +67,10 @@ class Structure:
     stats: ServingStats
     products: dict[str, ProductInfo]
     product_loads: int = 0  # structure reloads since the products were fully read
-    # (placement, page_type, device, geo) → (campaign ids passing the placement rules, in id
-    # order; {id: reason} of the others): services._static_plan, filled lazily
+    # (placement, page_type, device, geo) → the campaigns passing the placement rules by what
+    # is left to check, and {id: reason} of the others: services._static_plan, filled lazily
     targeting: dict[tuple[str, str, str | None, str | None], Any] = field(default_factory=dict)
+    capped: tuple[int, ...] = ()  # campaigns with frequency caps, by id
 
     def popularity(self, creative_id: int) -> float:
         c = self.stats.by_creative.get(creative_id, Counts())
@@ -158,6 +159,7 @@ def load_structure(at: datetime, previous: Structure | None = None) -> Structure
         stats=serving_stats(),
         products=products,
         product_loads=0 if not known else previous.product_loads + 1 if previous else 0,
+        capped=tuple(sorted(c.campaign_id for c in running if c.frequency_caps)),
     )
     structure.popular = sorted(creatives, key=lambda cid: (-structure.popularity(cid), cid))
     structure.new_ids = sorted(cid for cid in creatives if structure.is_new(cid))
