@@ -26,8 +26,8 @@ from .eligibility import local_time
 THROTTLE_MIN = 0.002
 THROTTLE_START = 1.0  # a new day starts open; the first ticks find the rate
 MAX_STEP = 2.0  # the throttle changes by at most ×2 or ÷2 per tick
-# Aim to finish the budget this share of the active day's traffic early: traffic at the end
-# of the day may be too thin to catch up a deficit (measured in tests/delivery/test_pacing.py).
+# Aim to finish the budget this share of the active day's time early: traffic at the end of
+# the day may be too thin to catch up a deficit (measured in tests/delivery/test_pacing.py).
 FINISH_EARLY_SHARE = 0.05
 # Active seconds over which the full-throttle spend rate is averaged: long enough that a
 # day of ~100 clicks gives a usable estimate, short enough to follow competitors leaving
