@@ -30,6 +30,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -57,7 +58,7 @@ def hourly_shape() -> tuple[float, ...]:
     return tuple(round(sum(traffic_shape(h + k / 60) for k in range(60)) / 60, 4) for h in range(24))
 
 
-def active_span(dayparts: list[dict[str, object]]) -> tuple[float, float]:
+def active_span(dayparts: Sequence[Mapping[str, object]]) -> tuple[float, float]:
     if not dayparts:
         return 0.0, 24.0
     start, end = str(dayparts[0]["start"]), str(dayparts[0]["end"])
