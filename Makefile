@@ -60,7 +60,7 @@ bench-tracking: install
 .PHONY: bench-pacing
 # a compressed day of /rank traffic through the real services: even pacing vs daily budgets
 bench-pacing: install
-	$(PY) bench/pacing.py
+	$(PY) bench/pacing.py --step 300 --requests 12
 .PHONY: bench-retrieval
 bench-retrieval: install
 	$(PY) bench/retrieval.py

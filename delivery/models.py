@@ -15,6 +15,9 @@ class PacingState(models.Model):
     throttle = models.FloatField(default=1.0)
     spent_at_tick = models.DecimalField(max_digits=18, decimal_places=6, default=0)  # spend today at tick_at
     tick_at = models.DateTimeField()
+    # the controller's estimate of the full-throttle spend rate (pacing.Controller)
+    spend_avg = models.FloatField(default=0.0)
+    exposure_avg = models.FloatField(default=0.0)
 
     class Meta:
         db_table = "delivery_pacing_state"

@@ -658,25 +658,26 @@ def pacing_tick(*, at: datetime) -> int:
             if row is None or row.day != today:
                 row = row or PacingState(campaign_id=cid)
                 row.day, row.throttle, row.spent_at_tick, row.tick_at = today, pacing.THROTTLE_START, spent_today, at
+                row.spend_avg = row.exposure_avg = 0.0
                 changed.append(row)
                 continue
             elapsed = (at - row.tick_at).total_seconds()
             if elapsed < interval:
                 continue  # ticked recently (or the clock went back: never move the state backwards)
             windows = pacing.active_windows(c.dayparts, c.timezone, pacing.day_start_of(at, c.timezone), c.start, c.end)
-            before_now, after_now = pacing.active_seconds(windows, at)
-            before_last, _ = pacing.active_seconds(windows, max(row.tick_at, at - timedelta(days=1)))
             budget = c.daily_budget
             assert budget is not None
-            row.throttle = pacing.next_throttle(
-                row.throttle,
+            step = pacing.tick(
+                pacing.Controller(row.throttle, row.spend_avg, row.exposure_avg),
+                windows=windows,
+                at=at,
+                last_tick_at=max(row.tick_at, at - timedelta(days=1)),
                 budget=budget,
                 spent=spent_today,
                 spent_at_last_tick=Decimal(row.spent_at_tick),
-                active_since_last_tick=max(0.0, before_now - before_last),
-                active_remaining=after_now,
-                finish_early=pacing.FINISH_EARLY_SHARE * (before_now + after_now),
+                shape=settings.DELIVERY_PACING_TRAFFIC_SHAPE or pacing.UNIFORM,
             )
+            row.throttle, row.spend_avg, row.exposure_avg = step.throttle, step.spend_avg, step.exposure_avg
             row.spent_at_tick, row.tick_at = spent_today, at
             changed.append(row)
         new = [r for r in changed if r.campaign_id not in rows]
@@ -684,6 +685,7 @@ def pacing_tick(*, at: datetime) -> int:
             PacingState.objects.bulk_create(new)
         old = [r for r in changed if r.campaign_id in rows]
         if old:
-            PacingState.objects.bulk_update(old, ["day", "throttle", "spent_at_tick", "tick_at"])
+            fields = ["day", "throttle", "spent_at_tick", "tick_at", "spend_avg", "exposure_avg"]
+            PacingState.objects.bulk_update(old, fields)
         updated = len(changed)
     return updated

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from adplatform import embedded
 
@@ -246,6 +247,13 @@ DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # queued decisions in one transaction (ADR 0058); False: every request appends its own
 DELIVERY_DECISION_LOG_GROUPED = env.bool("DELIVERY_DECISION_LOG_GROUPED", default=True)
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
+# Even pacing: expected traffic per UTC hour (24 comma-separated weights, a forecast such
+# as yesterday's hourly /rank counts); empty = uniform, i.e. even in time (ADR 0041).
+DELIVERY_PACING_TRAFFIC_SHAPE = tuple(float(w) for w in env.list("DELIVERY_PACING_TRAFFIC_SHAPE", default=[]))
+if DELIVERY_PACING_TRAFFIC_SHAPE and (
+    len(DELIVERY_PACING_TRAFFIC_SHAPE) != 24 or min(DELIVERY_PACING_TRAFFIC_SHAPE) <= 0
+):
+    raise ImproperlyConfigured("DELIVERY_PACING_TRAFFIC_SHAPE needs 24 positive weights (one per UTC hour)")
 # --- ranking: learning pipeline (docs/learning.md) -------------------------------------
 # Training device: auto (CUDA when present, else CPU) | cpu | cuda.
 ML_DEVICE = env.str("ML_DEVICE", default="auto")
