@@ -47,7 +47,7 @@ from .world import (
 )
 
 POLICIES = ("auto", "random", "popular")
-BASELINE = "random"
+BASELINES = ("random", "popular")  # each later policy is compared with each of these
 EVENT_BATCH = 200
 _SIM_NS = uuid.UUID("5d6f0a8e-2a51-4c3b-8f0e-7c2b9d4e1a33")
 
@@ -321,14 +321,15 @@ def fairness_report(
 def policy_report(
     tallies: dict[str, PolicyTally],
     *,
-    baseline: str = BASELINE,
+    baselines: Sequence[str] = BASELINES,
     draws: int = 1000,
     seed: int = 0,
     advertisers: Sequence[int] | None = None,
     categories: int | None = None,
 ) -> dict[str, Any]:
     """Totals, 95 % intervals (Wilson for CTR/CVR, shopper bootstrap for every ratio),
-    each policy's difference vs `baseline` (two-group shopper bootstrap) and its
+    each policy's difference vs each of `baselines` that precedes it there or is not one
+    itself (`vs_random`, `vs_popular`: two-group shopper bootstrap) and its
     `fairness_report` over `advertisers` and `categories` (the world's)."""
     out: dict[str, Any] = {}
     cols = {name: _columns(t) for name, t in tallies.items()}
@@ -351,7 +352,8 @@ def policy_report(
             "bootstrap": {k: ratio_ci(c[a], c[b], draws=draws, seed=seed).as_dict() for k, (a, b) in RATIOS.items()},
             "fairness": fairness_report(tally, advertisers=advertisers, categories=categories, draws=draws, seed=seed),
         }
-        if baseline in tallies and name != baseline:
+        rank = list(baselines).index(name) if name in baselines else len(baselines)
+        for baseline in [x for x in baselines[:rank] if x in tallies]:
             b = cols[baseline]
             entry["vs_" + baseline] = {
                 k: ratio_diff_ci(c[x], c[y], b[x], b[y], draws=draws, seed=seed).as_dict()
@@ -929,7 +931,7 @@ def simulation_report(
             "world": manifest["world"],
             "policies": policy_report(
                 result.tallies,
-                baseline=BASELINE,
+                baselines=BASELINES,
                 draws=draws,
                 seed=cfg.seed,
                 advertisers=sorted(int(v["id"]) for v in manifest["advertisers"].values()),

@@ -166,6 +166,25 @@ def test_policy_report_gives_totals_intervals_and_difference_vs_random() -> None
     assert rep["random"]["wilson"]["ctr"]["value"] == 0.1
 
 
+def test_policy_report_compares_every_policy_with_each_earlier_baseline() -> None:
+    tallies = {name: PolicyTally(attribution_window=timedelta(days=1)) for name in ("random", "popular", "auto")}
+    for name, clicks in (("random", 1), ("popular", 2), ("auto", 3)):
+        for u in range(3):
+            for _ in range(10):
+                tallies[name].impression(f"{name}-{u}", 1, "cpm", Decimal("1.00"))
+            for _ in range(clicks):
+                tallies[name].click(f"{name}-{u}", T0, 1, "cpm", Decimal("0"))
+    rep = policy_report(tallies, draws=50, seed=0)
+    assert [sorted(k for k in rep[n] if k.startswith("vs_")) for n in ("random", "popular", "auto")] == [
+        [],
+        ["vs_random"],
+        ["vs_popular", "vs_random"],
+    ]
+    # auto's CTR 30 % is 10 points over popular's 20 % and 20 over random's 10 %
+    assert round(rep["auto"]["vs_popular"]["ctr"]["value"], 12) == 0.1
+    assert round(rep["auto"]["vs_random"]["ctr"]["value"], 12) == 0.2
+
+
 def test_endless_plans_for_a_duration_start_like_the_bounded_ones(world) -> None:  # type: ignore[no-untyped-def]
     # given the same groups and seed
     groups = assign_shoppers(len(world.shoppers), 30, ["random", "auto"], seed=8)

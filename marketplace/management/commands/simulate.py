@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from marketplace.simulation import (
-    BASELINE,
+    BASELINES,
     POLICIES,
     SimulationConfig,
     interval_str,
@@ -144,10 +144,12 @@ class Command(BaseCommand):
                 f" top 10 % advertisers {interval_str(f['top10pct_advertisers_share'], pct=True)},"
                 f" new creatives {interval_str(f['new_creatives_share'], pct=True)}"
             )
-            diff = p.get("vs_" + BASELINE)
-            if diff:
+            for baseline in BASELINES:
+                diff = p.get("vs_" + baseline)
+                if not diff:
+                    continue
                 w(
-                    f"    vs {BASELINE}: CTR {interval_str(diff['ctr'], pct=True)}"
+                    f"    vs {baseline}: CTR {interval_str(diff['ctr'], pct=True)}"
                     f"  CVR {interval_str(diff['cvr'], pct=True)}"
                     f"  ROAS {interval_str(diff['roas'])}  revenue/shopper {interval_str(diff['revenue_per_shopper'])}"
                 )
