@@ -244,7 +244,7 @@ DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # Policy auto ranks on eCPM + this × the advertiser's expected order value per 1000
 # impressions (p_conversion · product price · 1000), GSP prices in the same score (ADR 0044);
 # 0 ranks and prices on eCPM alone.
-DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.05)
+DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.4)
 # Even pacing: seconds between controller updates of the delivery probability.
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
 # --- ranking: learning pipeline (docs/learning.md) -------------------------------------
