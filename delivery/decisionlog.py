@@ -40,6 +40,7 @@ def decision_event(
     winners: Sequence[Mapping[str, Any]],
     segment: str | None,
     consent: bool,
+    value_weight: float = 0.0,
 ) -> NewEvent:
     meta: dict[str, Any] = {"source": "rank"}
     if session_id:
@@ -61,6 +62,7 @@ def decision_event(
             "winners": list(winners),
             "segment": segment,
             "consent": consent,
+            "value_weight": value_weight,
         },
         occurred_at=at,
         event_id=uuid.UUID(hex=request_id) if len(request_id) == 32 else uuid.uuid4(),

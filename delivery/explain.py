@@ -81,6 +81,8 @@ def breakdown(
         "p_conversion": model_p_conversion,
         "formula": _FORMULA[b.bid_model],
         "ecpm": round(b.ecpm, 6),
+        "value": round(b.value, 6),  # p_conversion × order value × 1000 (ADR 0044)
+        "rank_score": round(win.score, 6),  # ecpm + DELIVERY_VALUE_WEIGHT × value (auto; baselines: 0 × value)
         "clearing_ecpm": round(win.clearing_ecpm, 6),
         "floor_cpm": str(floor_cpm),
         "price": str(win.price),

@@ -30,7 +30,7 @@ from tracking import services as tracking
 from . import candidates as cands
 from . import eligibility as rules
 from . import explain, exploration, pacing, state, variants
-from .auction import Bid, Win, ecpm_of, rank_order, run_auction
+from .auction import Bid, Win, ecpm_of, order_value, run_auction, value_of
 from .decisionlog import decision_event, decision_record
 from .models import PacingState
 
@@ -381,30 +381,32 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
     )
     bids: list[Bid] = []
     model_scores: dict[int, tuple[float, float, float]] = {}
+    values: dict[int, float] = {}  # the advertiser's expected order value per mille, by the model's p_conversion
     for i, cid in enumerate(ids):
-        c = ok_campaigns[structure.creatives[cid].campaign_id]
+        sc = structure.creatives[cid]
+        c = ok_campaigns[sc.campaign_id]
         assert scored is not None
         pc, pv = float(scored.p_click[i]), float(scored.p_conversion[i])
         e = ecpm_of(c.bid_model, c.bid, pc, pv)
         model_scores[cid] = (pc, pv, e)
-        bids.append(Bid(cid, c.campaign_id, c.advertiser_id, c.bid_model, c.bid, pc, pv, e))
+        v = values[cid] = value_of(pv, order_value(sc.product, c.currency))
+        bids.append(Bid(cid, c.campaign_id, c.advertiser_id, c.bid_model, c.bid, pc, pv, e, value=v))
 
     if req.policy == "auto" and not rerank:
         bids = _with_explorer(bids, structure, rng)
-    order: list[Bid]
-    if req.policy == "random":
-        order = bids  # the random draw's order
-    elif req.policy == "popular":
+    # baselines rank by their own rule and keep the plain eCPM prices (ADR 0040, 0044)
+    value_weight = settings.DELIVERY_VALUE_WEIGHT if req.policy == "auto" else 0.0
+    order: list[Bid] = bids  # random: the random draw's order
+    if req.policy == "popular":
         order = sorted(bids, key=lambda b: (-structure.popularity(b.creative_id), b.creative_id))
-    else:
-        order = rank_order(bids)
     slots = len(order) if rerank else min(req.limit, placement.slots)
     wins, lost = run_auction(
         order,
         slots=slots,
         floor_cpm=placement.floor_cpm,
         one_per_advertiser=settings.DELIVERY_ONE_AD_PER_ADVERTISER and not rerank,
-        presorted=True,
+        presorted=req.policy != "auto",
+        value_weight=value_weight,
     )
 
     request_id = uuid.uuid4().hex
@@ -440,7 +442,14 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
                 "variant": ad.variant,
                 "pricing_model": ad.pricing_model,
                 "price": str(ad.charge),
-                "scores": {"p_click": ad.p_click, "p_conversion": ad.p_conversion, "ecpm": ad.ecpm},
+                "scores": {
+                    "p_click": ad.p_click,
+                    "p_conversion": ad.p_conversion,
+                    "ecpm": ad.ecpm,
+                    "value": values[ad.creative_id],
+                },
+                "rank_score": w.score,
+                "clearing_ecpm": w.clearing_ecpm,
                 "exploratory": w.bid.exploratory,
             }
         )
@@ -453,7 +462,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             "campaign_id": structure.creatives[cid].campaign_id,
             "advertiser_id": structure.creatives[cid].creative.advertiser_id,
             "features": {**(features[i] if i < len(features) else {}), "sources": sorted(sources[cid])},
-            "scores": {"p_click": pc, "p_conversion": pv, "ecpm": e},
+            "scores": {"p_click": pc, "p_conversion": pv, "ecpm": e, "value": values[cid]},
             "eligible": True,
         }
         if cid in distance:
@@ -478,6 +487,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         winners=winners_logged,
         segment=ctx.segment,
         consent=consent,
+        value_weight=value_weight,
     )
     decision_record(event, wait=now is not None)
     return RankResult(request_id=request_id, model_version=scorer.version, ads=ads)
@@ -497,7 +507,8 @@ def _with_explorer(bids: list[Bid], structure: state.Structure, rng: random.Rand
         return bids
     cid, draw = picked
     b = by_id[cid]
-    pv = b.p_conversion * (draw / b.p_click) if b.p_click > 0 else b.p_conversion
+    lift = draw / b.p_click if b.p_click > 0 else 1.0
+    pv = b.p_conversion * lift
     explorer = Bid(
         b.creative_id,
         b.campaign_id,
@@ -508,6 +519,7 @@ def _with_explorer(bids: list[Bid], structure: state.Structure, rng: random.Rand
         pv,
         ecpm_of(b.bid_model, b.bid, draw, pv),
         exploratory=True,
+        value=b.value * lift,
     )
     return [explorer if x.creative_id == cid else x for x in bids]
 

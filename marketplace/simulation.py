@@ -5,8 +5,9 @@ GET /reports), and act on the world's ground truth.
 Pure parts (no I/O, unit-tested): `session_pages` (where a shopper goes, per her latent
 tastes, the same behaviour model as the history generator), `ad_outcomes` (oracle
 click / purchase draws), `PolicyTally` (what the platform should report, counting
-conversions with the same last-click rule as its attribution) and `policy_report`
-(confidence intervals). `simulate_run` wires them to an httpx client.
+conversions with the same last-click rule as its attribution), `policy_report`
+(confidence intervals) and `fairness_report` (how impressions spread over advertisers,
+categories and new creatives). `simulate_run` wires them to an httpx client.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,7 +28,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from .stats import Interval, ratio_ci, ratio_diff_ci, wilson
+from .stats import Interval, gini, ratio_ci, ratio_diff_ci, rows_statistic_ci, top_share, wilson
 from .world import (
     CURRENCY,
     MAX_PRODUCT_VIEWS,
@@ -45,7 +47,7 @@ from .world import (
 )
 
 POLICIES = ("auto", "random", "popular")
-BASELINE = "random"
+BASELINES = ("random", "popular")  # each later policy is compared with each of these
 EVENT_BATCH = 200
 _SIM_NS = uuid.UUID("5d6f0a8e-2a51-4c3b-8f0e-7c2b9d4e1a33")
 
@@ -154,6 +156,10 @@ class ShopperTally:
     conversions: int = 0
     revenue: Decimal = Decimal(0)
     spend: Decimal = Decimal(0)
+    new_impressions: int = 0  # of creatives that were new when the run started
+    by_advertiser: Counter[int] = field(default_factory=Counter)  # impressions
+    by_category: Counter[str] = field(default_factory=Counter)  # impressions by the ad product's leaf
+    by_creative: Counter[int] = field(default_factory=Counter)  # impressions
 
 
 @dataclass(frozen=True)
@@ -186,10 +192,28 @@ class PolicyTally:
     def request(self, user_id: str) -> None:
         self._get(user_id).requests += 1
 
-    def impression(self, user_id: str, campaign_id: int, pricing_model: str, charge: Decimal) -> None:
+    def impression(
+        self,
+        user_id: str,
+        campaign_id: int,
+        pricing_model: str,
+        charge: Decimal,
+        *,
+        advertiser_id: int | None = None,
+        creative_id: int | None = None,
+        category: str | None = None,
+        new: bool = False,
+    ) -> None:
         t, ct = self._get(user_id), self._camp(campaign_id)
         t.impressions += 1
         ct.impressions += 1
+        t.new_impressions += new
+        if advertiser_id is not None:
+            t.by_advertiser[advertiser_id] += 1
+        if creative_id is not None:
+            t.by_creative[creative_id] += 1
+        if category is not None:
+            t.by_category[category] += 1
         if pricing_model == "cpm":
             t.spend += charge / 1000
             ct.spend += charge / 1000
@@ -250,11 +274,63 @@ RATIOS = {
 }
 
 
-def policy_report(
-    tallies: dict[str, PolicyTally], *, baseline: str = BASELINE, draws: int = 1000, seed: int = 0
+TOP_ADVERTISERS_SHARE = 0.1
+
+
+def fairness_report(
+    tally: PolicyTally,
+    *,
+    advertisers: Sequence[int] | None = None,
+    categories: int | None = None,
+    draws: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Totals, 95 % intervals (Wilson for CTR/CVR, shopper bootstrap for every ratio) and
-    each policy's difference vs `baseline` (two-group shopper bootstrap)."""
+    """How one policy's impressions spread: distinct advertisers, creatives and categories
+    (leaves) shown; Gini of impressions over `advertisers` (all of the world's, unserved
+    ones count as 0) and the share of the top 10 % of them; share of impressions that went
+    to creatives new at the start of the run. Shares and Gini get a 95 % shopper bootstrap;
+    distinct counts are point figures (a resample can only lose distinct values)."""
+    rows = list(tally.shoppers.values())
+    seen_adv = sorted(set().union(*(r.by_advertiser for r in rows))) if rows else []
+    universe = list(advertisers) if advertisers is not None else seen_adv
+    col = {a: i for i, a in enumerate(universe)}
+    matrix = np.zeros((len(rows), max(len(universe), 1)), dtype=np.float64)
+    for i, r in enumerate(rows):
+        for a, n in r.by_advertiser.items():
+            if a in col:
+                matrix[i, col[a]] += n
+    shown_categories = set().union(*(r.by_category for r in rows)) if rows else set()
+    imp = np.array([r.impressions for r in rows], dtype=np.float64)
+    new = np.array([r.new_impressions for r in rows], dtype=np.float64)
+    n_adv = len(universe)
+    return {
+        "advertisers": n_adv,
+        "advertisers_shown": len([a for a in seen_adv if a in col]),
+        "creatives_shown": len(set().union(*(r.by_creative for r in rows))) if rows else 0,
+        "categories": categories,
+        "categories_shown": len(shown_categories),
+        "category_coverage": len(shown_categories) / categories if categories else None,
+        "gini_advertisers": rows_statistic_ci(matrix[:, :n_adv], gini, draws=draws, seed=seed).as_dict(),
+        "top10pct_advertisers_share": rows_statistic_ci(
+            matrix[:, :n_adv], lambda x: top_share(x, TOP_ADVERTISERS_SHARE), draws=draws, seed=seed
+        ).as_dict(),
+        "new_creatives_share": ratio_ci(new, imp, draws=draws, seed=seed).as_dict(),
+    }
+
+
+def policy_report(
+    tallies: dict[str, PolicyTally],
+    *,
+    baselines: Sequence[str] = BASELINES,
+    draws: int = 1000,
+    seed: int = 0,
+    advertisers: Sequence[int] | None = None,
+    categories: int | None = None,
+) -> dict[str, Any]:
+    """Totals, 95 % intervals (Wilson for CTR/CVR, shopper bootstrap for every ratio),
+    each policy's difference vs each of `baselines` that precedes it there or is not one
+    itself (`vs_random`, `vs_popular`: two-group shopper bootstrap) and its
+    `fairness_report` over `advertisers` and `categories` (the world's)."""
     out: dict[str, Any] = {}
     cols = {name: _columns(t) for name, t in tallies.items()}
     for name, tally in tallies.items():
@@ -274,8 +350,10 @@ def policy_report(
                 "cvr": wilson(tot.conversions, tot.clicks).as_dict(),
             },
             "bootstrap": {k: ratio_ci(c[a], c[b], draws=draws, seed=seed).as_dict() for k, (a, b) in RATIOS.items()},
+            "fairness": fairness_report(tally, advertisers=advertisers, categories=categories, draws=draws, seed=seed),
         }
-        if baseline in tallies and name != baseline:
+        rank = list(baselines).index(name) if name in baselines else len(baselines)
+        for baseline in [x for x in baselines[:rank] if x in tallies]:
             b = cols[baseline]
             entry["vs_" + baseline] = {
                 k: ratio_diff_ci(c[x], c[y], b[x], b[y], draws=draws, seed=seed).as_dict()
@@ -455,11 +533,24 @@ def _ts(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def ad_category(world: World, creative_idx: int) -> str:
+    """The leaf category ("top/leaf") of the creative's product."""
+    return "/".join(world.categories[int(world.product_leaf[int(world.creative_product[creative_idx])])])
+
+
+def ad_categories(world: World) -> int:
+    """How many leaf categories the world's creatives advertise in."""
+    return len({ad_category(world, c) for c in range(len(world.creative_product))})
+
+
 class _Runner:
-    def __init__(self, world: World, manifest: dict[str, Any], cfg: SimulationConfig) -> None:
+    def __init__(
+        self, world: World, manifest: dict[str, Any], cfg: SimulationConfig, new_creatives: frozenset[int] = frozenset()
+    ) -> None:
         self.w = world
         self.cfg = cfg
         self.shop = _Storefront(cfg)
+        self.new_creatives = new_creatives
         self.creative_idx = {int(pid): world.creative_index(key) for key, pid in manifest["creatives"].items()}
         self.day = float(world.cfg.days)  # the simulated present: the day after the history
         window = timedelta(seconds=cfg.attribution_window_seconds)
@@ -524,11 +615,19 @@ class _Runner:
                 if not self.shop.beacon(ad["impression_url"]):
                     continue
                 pricing = ad.get("pricing") or {}
+                creative_id = int(ad["creative_id"])
+                idx = self.creative_idx.get(creative_id)
                 with self.tally_lock:
                     tally.impression(
-                        user_id, int(ad["campaign_id"]), str(pricing.get("model")), Decimal(pricing.get("charge") or 0)
+                        user_id,
+                        int(ad["campaign_id"]),
+                        str(pricing.get("model")),
+                        Decimal(pricing.get("charge") or 0),
+                        advertiser_id=int(ad["advertiser_id"]),
+                        creative_id=creative_id,
+                        category=ad_category(w, idx) if idx is not None else None,
+                        new=creative_id in self.new_creatives,
                     )
-                idx = self.creative_idx.get(int(ad["creative_id"]))
                 if idx is None:
                     with self.tally_lock:
                         tally.unknown_creatives += 1
@@ -618,10 +717,16 @@ class _Runner:
 
 
 def simulate_run(
-    *, world: World, manifest: dict[str, Any], cfg: SimulationConfig, progress: Callable[[int], None] | None = None
+    *,
+    world: World,
+    manifest: dict[str, Any],
+    cfg: SimulationConfig,
+    progress: Callable[[int], None] | None = None,
+    new_creatives: frozenset[int] = frozenset(),
 ) -> SimulationResult:
     """Run the closed loop. With a `duration` and no `sessions`, plans enough sessions for
-    the duration and stops starting new ones when it runs out."""
+    the duration and stops starting new ones when it runs out. `new_creatives`: platform
+    ids of the creatives counted as new (fairness figures)."""
     for p in cfg.policies:
         if p not in POLICIES:
             raise ValueError(f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
@@ -629,7 +734,7 @@ def simulate_run(
         raise ValueError("give sessions, a duration, or both")
     groups = assign_shoppers(len(world.shoppers), cfg.users, cfg.policies, cfg.seed)
     plans = iter_session_plans(world, groups, cfg.sessions, cfg.seed)
-    return _Runner(world, manifest, cfg).run(plans, progress)
+    return _Runner(world, manifest, cfg, new_creatives).run(plans, progress)
 
 
 # --- reconciliation over the reports API -------------------------------------------------
@@ -674,6 +779,27 @@ def reports_by_advertiser(
         r.raise_for_status()
         out[advertiser_id] = _report_totals(r.json())
     return out
+
+
+def creative_impressions(client: httpx.Client, tokens: dict[int, str], *, day_from: str, day_to: str) -> dict[int, int]:
+    """Impressions per creative over [day_from, day_to], from each advertiser's GET
+    /api/v1/reports?group_by=creative (its own token); creatives never shown are absent."""
+    out: dict[int, int] = {}
+    for token in tokens.values():
+        r = client.get(
+            "/api/v1/reports",
+            params={"from": day_from, "to": day_to, "group_by": "creative"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        r.raise_for_status()
+        for row in r.json()["rows"]:
+            out[int(row["creative_id"])] = int(row["impressions"])
+    return out
+
+
+def new_creatives_of(manifest: dict[str, Any], impressions: dict[int, int], threshold: int) -> frozenset[int]:
+    """The world's creatives (platform ids) with fewer than `threshold` impressions."""
+    return frozenset(int(pid) for pid in manifest["creatives"].values() if impressions.get(int(pid), 0) < threshold)
 
 
 def sum_totals(items: Iterable[ReportTotals]) -> ReportTotals:
@@ -785,20 +911,33 @@ def simulation_report(
     draws: int = 1000,
     progress: Callable[[int], None] | None = None,
     before_poll: Callable[[], None] | None = None,
+    new_threshold: int = 200,
 ) -> dict[str, Any]:
     """Run the loop and build the report (JSON-ready); with `reconcile`, read the world's
     advertisers' GET /reports totals before the run and wait for each to grow by what the
     simulator counted for it (`before_poll` runs before each look: tests drive the
-    projections with it; a running platform has its own consumer)."""
+    projections with it; a running platform has its own consumer). Creatives with fewer
+    than `new_threshold` impressions in the reports before the run count as new."""
     tokens = advertiser_tokens(manifest)
     today = datetime.now(UTC).date()
     span = {"day_from": (today - timedelta(days=1)).isoformat(), "day_to": (today + timedelta(days=1)).isoformat()}
+    history_from = (datetime.fromisoformat(manifest["start"]).date() - timedelta(days=1)).isoformat()
     with httpx.Client(base_url=cfg.base_url.rstrip("/"), timeout=cfg.timeout) as client:
         before = reports_by_advertiser(client, tokens, **span) if reconcile else None
-        result = simulate_run(world=world, manifest=manifest, cfg=cfg, progress=progress)
+        shown = creative_impressions(client, tokens, day_from=history_from, day_to=span["day_to"])
+        new = new_creatives_of(manifest, shown, new_threshold)
+        result = simulate_run(world=world, manifest=manifest, cfg=cfg, progress=progress, new_creatives=new)
         report: dict[str, Any] = {
             "world": manifest["world"],
-            "policies": policy_report(result.tallies, baseline=BASELINE, draws=draws, seed=cfg.seed),
+            "policies": policy_report(
+                result.tallies,
+                baselines=BASELINES,
+                draws=draws,
+                seed=cfg.seed,
+                advertisers=sorted(int(v["id"]) for v in manifest["advertisers"].values()),
+                categories=ad_categories(world),
+            ),
+            "new_creatives": {"threshold": new_threshold, "count": len(new), "of": len(manifest["creatives"])},
             "sessions": result.sessions,
             "events": {
                 "sent": result.events_sent,

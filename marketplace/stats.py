@@ -10,7 +10,7 @@ shopper groups.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,3 +88,46 @@ def ratio_diff_ci(
     diff = _ratio(a_n[ia].sum(axis=1), a_d[ia].sum(axis=1)) - _ratio(b_n[ib].sum(axis=1), b_d[ib].sum(axis=1))
     lo, hi = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
     return Interval(va - vb, float(lo), float(hi))
+
+
+def gini(values: Values) -> float:
+    """Gini coefficient of non-negative amounts (0: all equal; (n − 1)/n: one unit holds
+    everything); 0 when everything is 0."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n, total = len(x), float(x.sum())
+    if n == 0 or total <= 0:
+        return 0.0
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    return float(2.0 * (ranks * x).sum() / (n * total) - (n + 1) / n)
+
+
+def top_share(values: Values, share: float = 0.1) -> float:
+    """Share of the total held by the top ⌈share · n⌉ units (at least one)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))[::-1]
+    total = float(x.sum())
+    if len(x) == 0 or total <= 0:
+        return 0.0
+    k = max(1, math.ceil(share * len(x) - 1e-9))
+    return float(x[:k].sum() / total)
+
+
+def rows_statistic_ci(
+    rows: np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    draws: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """`statistic` of the column sums of `rows` (units × categories, e.g. shoppers ×
+    advertisers' impressions), with a percentile bootstrap that resamples whole units."""
+    m = np.asarray(rows, dtype=np.float64)
+    value = statistic(m.sum(axis=0)) if m.size else 0.0
+    if len(m) == 0:
+        return Interval(value, value, value)
+    idx = bootstrap_indexes(len(m), draws, seed)
+    counts = np.zeros((draws, len(m)), dtype=np.float64)
+    np.add.at(counts, (np.arange(draws)[:, None], idx), 1.0)
+    stats = np.array([statistic(s) for s in counts @ m])
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(value, float(lo), float(hi))

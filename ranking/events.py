@@ -30,7 +30,9 @@ AD_DECISION_MADE = register(
         "AdDecisionMade",
         version=1,
         personal=True,
-        erasure_keeps=frozenset({"request_id", "placement", "page_type", "model_version", "limit", "winners"}),
+        erasure_keeps=frozenset(
+            {"request_id", "placement", "page_type", "model_version", "limit", "winners", "value_weight"}
+        ),
     )
 )
 AD_IMPRESSED = register(EventType("AdImpressed", version=1))

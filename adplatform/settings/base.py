@@ -242,6 +242,10 @@ DELIVERY_EXPLORATION_MIN_IMPRESSIONS = env.int("DELIVERY_EXPLORATION_MIN_IMPRESS
 # Nearest creatives fetched by vector per request, and the most candidates scored.
 DELIVERY_ANN_K = env.int("DELIVERY_ANN_K", default=40)
 DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
+# Policy auto ranks on eCPM + this × the advertiser's expected order value per 1000
+# impressions (p_conversion · product price · 1000), GSP prices in the same score (ADR 0044);
+# 0 ranks and prices on eCPM alone.
+DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.4)
 # Even pacing: seconds between controller updates of the delivery probability.
 # /rank on the live clock hands its decision to a per-process writer thread that appends
 # queued decisions in one transaction (ADR 0058); False: every request appends its own

@@ -79,8 +79,12 @@ def test_the_decision_is_logged_with_candidates_winners_and_model_version(world:
     assert d["winners"] == [
         {"creative_id": cr, "campaign_id": camp, "advertiser_id": adv, "product_id": "sku-1", "position": 1,
          "variant": None, "pricing_model": "cpc", "price": "0.0000", "exploratory": False,
-         "scores": {"p_click": 0.02, "p_conversion": 0.002, "ecpm": 10.0}},
+         "scores": {"p_click": 0.02, "p_conversion": 0.002, "ecpm": 10.0, "value": pytest.approx(159.8)},
+         "rank_score": pytest.approx(10.0 + 0.05 * 159.8), "clearing_ecpm": 0.0},
     ]  # fmt: skip
+    # value = p_conversion × the product's price 79.90 × 1000, ranked with DELIVERY_VALUE_WEIGHT
+    assert d["candidates"][0]["scores"]["value"] == pytest.approx(159.8)
+    assert d["value_weight"] == 0.05
     # the paused campaign is not in the running set at all
     assert d["eligibility"] == {}
 
@@ -235,7 +239,8 @@ def test_explain_gives_reasons_and_the_score_breakdown(world: Any) -> None:
     assert {r["code"] for r in ad.reasons} == {explain.REASON_CONTEXT}
     assert ad.score_breakdown == {
         "bid_model": "cpc", "bid": "0.5000", "p_click": 0.02, "p_conversion": 0.002,
-        "formula": "ecpm = bid × p_click × 1000", "ecpm": 10.0, "clearing_ecpm": 1.0, "floor_cpm": "1.0000",
+        "formula": "ecpm = bid × p_click × 1000", "ecpm": 10.0, "value": 159.8, "rank_score": 17.99,
+        "clearing_ecpm": 1.0, "floor_cpm": "1.0000",
         "price": "0.0500", "pacing_throttle": 1.0, "exploratory": False,
     }  # fmt: skip
     assert ad.creative_id == cr
@@ -280,6 +285,40 @@ def test_random_policy_is_random_and_auto_is_by_value(world: Any) -> None:
         ids.append(world.creative(adv, world.campaign(adv, bid=Decimal(f"0.{i + 1}0"))))
     assert {rank(limit=1, policy="auto", seed=s).ads[0].creative_id for s in range(8)} == {ids[4]}
     assert len({rank(limit=1, policy="random", seed=s).ads[0].creative_id for s in range(8)}) >= 3
+
+
+def value_vs_bid(world: Any) -> tuple[int, int]:
+    """A: cpc 0.50 on sku-1 (79.90): eCPM 10, value 0.2 % × 79.90 × 1000 = 159.8; B: cpc 0.60,
+    no product: eCPM 12, value 0 (prior scorer: p_click 2 %, p_conversion 0.2 %)."""
+    world.placement("home_top", slots=1)
+    world.product("sku-1")
+    a_adv, b_adv = world.advertiser("A"), world.advertiser("B")
+    a = world.creative(a_adv, world.campaign(a_adv, bid=Decimal("0.50")))
+    b = world.creative(b_adv, world.campaign(b_adv, bid=Decimal("0.60")), product_id=None)
+    return a, b
+
+
+def test_auto_ranks_by_ecpm_plus_weighted_value_and_prices_to_keep_the_slot(world: Any, settings: Any) -> None:
+    a, b = value_vs_bid(world)
+    # given λ = 0.05: A scores 10 + 7.99 = 17.99 > B's 12
+    settings.DELIVERY_VALUE_WEIGHT = 0.05
+    [ad] = rank(limit=1).ads
+    # then A wins and pays the eCPM that keeps it at B's score: 12 − 7.99 = 4.01 → 4.01 / 20 = 0.2005 per click
+    assert (ad.creative_id, ad.charge) == (a, Decimal("0.2005"))
+    # given λ = 0 (eCPM only): B wins and pays A's eCPM 10: 10 / 20 = 0.50 per click
+    settings.DELIVERY_VALUE_WEIGHT = 0.0
+    [ad] = rank(limit=1).ads
+    assert (ad.creative_id, ad.charge) == (b, Decimal("0.5000"))
+    assert [e.data["value_weight"] for e in decisions()] == [0.05, 0.0]
+
+
+def test_baselines_ignore_the_value_weight(world: Any, settings: Any) -> None:
+    a, b = value_vs_bid(world)
+    settings.DELIVERY_VALUE_WEIGHT = 0.05
+    # popular with no stats ties on the prior: lower id A first, priced as before: min(own 10, next 12) = 10
+    [ad] = rank(limit=1, policy="popular").ads
+    assert (ad.creative_id, ad.charge) == (a, Decimal("0.5000"))
+    assert decisions()[0].data["value_weight"] == 0.0
 
 
 def test_exploration_is_bounded_by_the_rate(world: Any, settings: Any) -> None:

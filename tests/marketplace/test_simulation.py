@@ -15,12 +15,14 @@ from marketplace.simulation import (
     PolicyTally,
     ad_outcomes,
     assign_shoppers,
+    fairness_report,
     iter_session_plans,
+    new_creatives_of,
     policy_report,
     session_pages,
     session_plans,
 )
-from marketplace.stats import ratio_ci, ratio_diff_ci, wilson
+from marketplace.stats import gini, ratio_ci, ratio_diff_ci, rows_statistic_ci, top_share, wilson
 from marketplace.world import PLACEMENT_BY_PAGE, build_world, preset
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -164,6 +166,25 @@ def test_policy_report_gives_totals_intervals_and_difference_vs_random() -> None
     assert rep["random"]["wilson"]["ctr"]["value"] == 0.1
 
 
+def test_policy_report_compares_every_policy_with_each_earlier_baseline() -> None:
+    tallies = {name: PolicyTally(attribution_window=timedelta(days=1)) for name in ("random", "popular", "auto")}
+    for name, clicks in (("random", 1), ("popular", 2), ("auto", 3)):
+        for u in range(3):
+            for _ in range(10):
+                tallies[name].impression(f"{name}-{u}", 1, "cpm", Decimal("1.00"))
+            for _ in range(clicks):
+                tallies[name].click(f"{name}-{u}", T0, 1, "cpm", Decimal("0"))
+    rep = policy_report(tallies, draws=50, seed=0)
+    assert [sorted(k for k in rep[n] if k.startswith("vs_")) for n in ("random", "popular", "auto")] == [
+        [],
+        ["vs_random"],
+        ["vs_popular", "vs_random"],
+    ]
+    # auto's CTR 30 % is 10 points over popular's 20 % and 20 over random's 10 %
+    assert round(rep["auto"]["vs_popular"]["ctr"]["value"], 12) == 0.1
+    assert round(rep["auto"]["vs_random"]["ctr"]["value"], 12) == 0.2
+
+
 def test_endless_plans_for_a_duration_start_like_the_bounded_ones(world) -> None:  # type: ignore[no-untyped-def]
     # given the same groups and seed
     groups = assign_shoppers(len(world.shoppers), 30, ["random", "auto"], seed=8)
@@ -184,3 +205,54 @@ def test_simulate_command_asks_for_a_seeded_world_first(settings, tmp_path) -> N
     assert str(err.value) == (
         f"no manifest at {tmp_path}/marketplace/test-9.json: run `manage.py seed_demo --size test --seed 9` first"
     )
+
+
+def test_gini_and_top_share_match_hand_computed_values() -> None:
+    assert gini([1, 1, 1, 1]) == pytest.approx(0.0)
+    # one of four holds everything: (n − 1) / n
+    assert gini([0, 0, 0, 4]) == pytest.approx(0.75)
+    # 2 · (1·1 + 2·2 + 3·3 + 4·4) / (4 · 10) − 5/4 = 0.25
+    assert gini([4, 1, 3, 2]) == pytest.approx(0.25)
+    assert gini([0, 0]) == 0.0 and gini([]) == 0.0
+    # top 10 % of 4 → the top 1: 4 / 10; of 30 → the top 3
+    assert top_share([1, 2, 3, 4]) == pytest.approx(0.4)
+    assert top_share([1] * 27 + [10, 10, 10]) == pytest.approx(30 / 57)
+    assert top_share([0, 0]) == 0.0
+
+
+def test_rows_statistic_ci_resamples_whole_rows() -> None:
+    # given every shopper saw advertisers 0 and 1 alike: every resample has Gini 0
+    same = np.array([[2.0, 2.0], [1.0, 1.0], [3.0, 3.0]])
+    assert rows_statistic_ci(same, gini, draws=50, seed=1).as_dict() == {"value": 0.0, "low": 0.0, "high": 0.0}
+    # given shoppers who each saw one advertiser: the column sums' Gini, an interval around it
+    split = np.array([[4.0, 0.0]] * 5 + [[0.0, 4.0]] * 5)
+    iv = rows_statistic_ci(split, gini, draws=200, seed=1)
+    assert iv.value == pytest.approx(0.0) and iv.low == pytest.approx(0.0) and 0.0 < iv.high <= 0.5
+    assert iv == rows_statistic_ci(split, gini, draws=200, seed=1)
+
+
+def test_fairness_report_counts_advertisers_categories_and_new_creatives() -> None:
+    # given shopper a saw advertiser 1 three times (creative 10, new) and advertiser 2 once (creative 20),
+    # shopper b saw advertiser 1 twice (creative 11); the world has advertisers 1, 2, 3 and 4 categories
+    t = PolicyTally(attribution_window=timedelta(days=1))
+    for user, adv, creative, cat, new, n in (("a", 1, 10, "x/1", True, 3), ("a", 2, 20, "x/2", False, 1),
+                                             ("b", 1, 11, "x/1", False, 2)):  # fmt: skip
+        for _ in range(n):
+            t.impression(user, adv * 100, "cpm", Decimal("1.00"), advertiser_id=adv, creative_id=creative,
+                         category=cat, new=new)  # fmt: skip
+    # when reported
+    f = fairness_report(t, advertisers=[1, 2, 3], categories=4, draws=100, seed=0)
+    # then 2 of 3 advertisers, 3 creatives, 2 of 4 categories were shown
+    assert (f["advertisers"], f["advertisers_shown"], f["creatives_shown"]) == (3, 2, 3)
+    assert (f["categories_shown"], f["category_coverage"]) == (2, 0.5)
+    # impressions per advertiser (5, 1, 0): Gini 2 · (0·1 + 1·2 + 5·3) / (3 · 6) − 4/3 = 5/9; top 10 % = top 1: 5/6
+    assert f["gini_advertisers"]["value"] == pytest.approx(5 / 9)
+    assert f["top10pct_advertisers_share"]["value"] == pytest.approx(5 / 6)
+    # 3 of 6 impressions went to a new creative
+    assert f["new_creatives_share"]["value"] == pytest.approx(0.5)
+    assert f["new_creatives_share"]["low"] <= 0.5 <= f["new_creatives_share"]["high"]
+
+
+def test_new_creatives_are_those_below_the_threshold_before_the_run() -> None:
+    manifest = {"creatives": {"c1": 10, "c2": 11, "c3": 12}}
+    assert new_creatives_of(manifest, {10: 250, 11: 199}, 200) == frozenset({11, 12})

@@ -2,7 +2,8 @@
 
 Reads the world's manifest written by `seed_demo` (world key → platform id, advertiser
 tokens), drives /events, /rank and the tracking beacons, prints per-policy CTR, CVR,
-revenue, spend and ROAS with 95 % intervals, optionally reconciles with GET /reports.
+revenue, spend and ROAS with 95 % intervals and how impressions spread over advertisers,
+categories and new creatives, optionally reconciles with GET /reports.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from marketplace.simulation import (
-    BASELINE,
+    BASELINES,
     POLICIES,
     SimulationConfig,
     interval_str,
@@ -50,6 +51,13 @@ class Command(BaseCommand):
         parser.add_argument("--reconcile-timeout", type=float, default=120.0)
         parser.add_argument("--json", dest="json_path", help="write the report as JSON here ('-' for stdout)")
         parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+        parser.add_argument(
+            "--new-threshold",
+            type=int,
+            default=None,
+            help="creatives with fewer impressions before the run count as new (default: the platform's "
+            "DELIVERY_EXPLORATION_MIN_IMPRESSIONS)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         from django.conf import settings
@@ -67,6 +75,9 @@ class Command(BaseCommand):
             raise CommandError(f"unknown policy {', '.join(bad)}; choose from {', '.join(POLICIES)}")
         sessions = opts["sessions"] if opts["sessions"] is not None else (None if opts["duration"] else 100)
         window = opts["attribution_window"] or int(getattr(settings, "ATTRIBUTION_WINDOW_SECONDS", 7 * 86400))
+        new_threshold = opts["new_threshold"]
+        if new_threshold is None:
+            new_threshold = int(getattr(settings, "DELIVERY_EXPLORATION_MIN_IMPRESSIONS", 200))
         cfg = SimulationConfig(
             base_url=opts["url"],
             api_key=opts["key"],
@@ -97,6 +108,7 @@ class Command(BaseCommand):
                     reconcile_timeout=opts["reconcile_timeout"],
                     draws=opts["bootstrap"],
                     progress=tick,
+                    new_threshold=new_threshold,
                 )
             except (RuntimeError, httpx.HTTPError) as exc:  # the platform refused us (key, scope, input)
                 raise CommandError(str(exc)) from exc
@@ -110,7 +122,8 @@ class Command(BaseCommand):
         w = self.stderr.write
         w(
             f"{report['sessions']} sessions in {report['elapsed_s']}s; events {report['events']}; "
-            f"http errors {report['http_errors']}"
+            f"http errors {report['http_errors']}; new creatives (< {report['new_creatives']['threshold']} "
+            f"impressions before the run): {report['new_creatives']['count']}/{report['new_creatives']['of']}"
         )
         for name, p in report["policies"].items():
             b = p["bootstrap"]
@@ -123,10 +136,20 @@ class Command(BaseCommand):
                 f"  CVR {interval_str(b['cvr'], pct=True)}  ROAS {interval_str(b['roas'])}"
                 f"  revenue/shopper {interval_str(b['revenue_per_shopper'])}"
             )
-            diff = p.get("vs_" + BASELINE)
-            if diff:
+            f = p["fairness"]
+            cov = f"{f['categories_shown']}/{f['categories']}" if f["categories"] else str(f["categories_shown"])
+            w(
+                f"    advertisers shown {f['advertisers_shown']}/{f['advertisers']}, creatives {f['creatives_shown']},"
+                f" categories {cov}; impressions: Gini over advertisers {interval_str(f['gini_advertisers'])},"
+                f" top 10 % advertisers {interval_str(f['top10pct_advertisers_share'], pct=True)},"
+                f" new creatives {interval_str(f['new_creatives_share'], pct=True)}"
+            )
+            for baseline in BASELINES:
+                diff = p.get("vs_" + baseline)
+                if not diff:
+                    continue
                 w(
-                    f"    vs {BASELINE}: CTR {interval_str(diff['ctr'], pct=True)}"
+                    f"    vs {baseline}: CTR {interval_str(diff['ctr'], pct=True)}"
                     f"  CVR {interval_str(diff['cvr'], pct=True)}"
                     f"  ROAS {interval_str(diff['roas'])}  revenue/shopper {interval_str(diff['revenue_per_shopper'])}"
                 )
