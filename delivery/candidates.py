@@ -75,7 +75,11 @@ def _ann(vector: np.ndarray, eligible: Collection[int], k: int, space: str | Non
     """k nearest eligible creatives. Few eligible: filtered HNSW scan over their ids;
     otherwise one unfiltered query for 1.5k and the filter applied here (an id array of
     thousands in the query costs more than the rows it saves; fetching 3k doubled the
-    HNSW query's time in bench/rank, docs/benchmarks/rank.md)."""
+    HNSW query's time in bench/rank, docs/benchmarks/rank.md). A creative space small
+    enough to be held in memory is searched there, exactly and filtered (ADR 0059)."""
+    exact = profiles.nearest_creatives_exact(vector=vector, k=k, creative_ids=eligible, space=space)
+    if exact is not None:
+        return exact
     if len(eligible) <= FILTERED_MAX_IDS:
         return profiles.nearest_creatives(vector=vector, k=k, creative_ids=list(eligible), space=space)
     got = profiles.nearest_creatives(vector=vector, k=k + k // 2, space=space)

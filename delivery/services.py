@@ -7,7 +7,9 @@ tests and simulations."""
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -33,6 +35,8 @@ from . import explain, exploration, pacing, state, variants
 from .auction import Bid, Win, ecpm_of, order_value, run_auction, value_of
 from .decisionlog import decision_event, decision_record
 from .models import PacingState
+
+logger = logging.getLogger(__name__)
 
 POLICIES = ("auto", "random", "popular")
 PAGE_TYPES = ("home", "category", "product", "search", "cart")
@@ -152,28 +156,35 @@ class EligibleCreatives:
 class _StaticPlan:
     """The campaign pass for one context, cached per spend reload: campaigns that pass
     every rule with nothing left to check per request, the ones that still need the
-    request's category/keyword/segment rules or a pacing draw (in id order: the pacing
-    draws consume the rng in the same order as before), and the others' reasons."""
+    request's keyword/segment rules or a pacing draw, the category-targeted ones indexed
+    by category (a request checks only those its page or interest categories name; the
+    others fail the category rule: `out` holds REASON_CATEGORY for all of them, a request
+    overwrites it for the ones it checks), and the others' reasons. Checked in id order: the
+    pacing draws consume the rng in the same order whichever campaigns are left."""
 
     plain: dict[int, DeliveryCampaign]
     check: tuple[int, ...]
+    by_category: dict[str, tuple[int, ...]]
     out: dict[int, str]
 
 
 @dataclass(frozen=True)
 class _Targeting:
     """The campaigns passing one context's placement rules, by what is left to check per
-    request (category/keyword/segment rules; an even-pacing draw when throttled; nothing),
-    in id order, and the others' reasons: cached per structure."""
+    request (category rules: indexed by category; keyword/segment rules; an even-pacing
+    draw when throttled; nothing), in id order, and the others' reasons: cached per
+    structure."""
 
-    contextual: tuple[int, ...]
+    by_category: dict[str, tuple[int, ...]]
+    contextual: tuple[int, ...]  # keyword/segment rules, no category rule
     paced: tuple[int, ...]
     free: tuple[int, ...]
-    out: dict[int, str]
+    out: dict[int, str]  # placement reasons, and REASON_CATEGORY for every indexed campaign
 
     @classmethod
     def of(cls, structure: state.Structure, ctx: rules.RankContext) -> _Targeting:
         groups: tuple[list[int], list[int], list[int]] = ([], [], [])
+        by_category: dict[str, list[int]] = {}
         out: dict[int, str] = {}
         for cid in sorted(structure.campaigns):
             c = structure.campaigns[cid]
@@ -182,13 +193,23 @@ class _Targeting:
             )
             if reason is not None:
                 out[cid] = reason
+            elif c.targeting.categories:
+                for category in set(c.targeting.categories):
+                    by_category.setdefault(category, []).append(cid)
+                out[cid] = rules.REASON_CATEGORY
             elif rules.needs_context(c):
                 groups[0].append(cid)
             elif c.pacing == "even" and c.daily_budget is not None:
                 groups[1].append(cid)
             else:
                 groups[2].append(cid)
-        return cls(contextual=tuple(groups[0]), paced=tuple(groups[1]), free=tuple(groups[2]), out=out)
+        return cls(
+            by_category={k: tuple(v) for k, v in by_category.items()},
+            contextual=tuple(groups[0]),
+            paced=tuple(groups[1]),
+            free=tuple(groups[2]),
+            out=out,
+        )
 
 
 def _static_plan(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> _StaticPlan:
@@ -215,15 +236,24 @@ def _static_plan(snap: state.Snapshot, ctx: rules.RankContext, at: datetime) -> 
                 timed_out[cid] = reason
         snap.dynamic.timed_out = timed_out
     campaigns = structure.campaigns
-    passing = [cid for cid in targeting.free if cid not in timed_out]
+    plain = {cid: campaigns[cid] for cid in targeting.free if cid not in timed_out}  # id order
     check = [cid for cid in targeting.contextual if cid not in timed_out]
     for cid in targeting.paced:
         if cid not in timed_out:
-            (check if snap.throttle_of(cid) < 1.0 else passing).append(cid)
-    plain = {cid: campaigns[cid] for cid in sorted(passing)}  # id order, as the requests' pass keeps it
-    check.sort()
-    # the time rules come first (as in rules.static_reason)
-    plan = _StaticPlan(plain=plain, check=tuple(check), out={**targeting.out, **timed_out})
+            if snap.throttle_of(cid) < 1.0:
+                check.append(cid)
+            else:
+                plain[cid] = campaigns[cid]
+    by_category = targeting.by_category
+    if timed_out:
+        by_category = {k: tuple(c for c in v if c not in timed_out) for k, v in by_category.items()}
+    plan = _StaticPlan(
+        plain=dict(sorted(plain.items())),
+        check=tuple(sorted(check)),
+        by_category=by_category,
+        # the time rules come first (as in rules.static_reason)
+        out={**targeting.out, **timed_out} if timed_out else targeting.out,
+    )
     if len(snap.dynamic.static) < 512:
         snap.dynamic.static[key] = plan
     return plan
@@ -238,8 +268,12 @@ def _eligible_campaigns(
     ok = dict(plan.plain)
     out = dict(plan.out)
     campaigns_by_id = snap.structure.campaigns
-    for cid in plan.check:
+    todo = set(plan.check)
+    for category in ctx.context_categories | ctx.interest_categories:
+        todo.update(plan.by_category.get(category, ()))
+    for cid in sorted(todo):
         c = campaigns_by_id[cid]
+        out.pop(cid, None)
         reason = rules.context_reason(c, ctx) if rules.needs_context(c) else None
         if reason is None and c.pacing == "even" and c.daily_budget is not None:
             throttle = snap.throttle_of(cid)
@@ -255,7 +289,8 @@ def _eligible_campaigns(
         window = rules.longest_cap_window(ok[cid] for cid in capped_ok)
         recent = tracking_selectors.recent_impressions(user_id=user_id, since=at - timedelta(seconds=window))
         seen = rules.ImpressionCounts.of((r.campaign_id, r.creative_id, r.at) for r in recent)
-        for cid in capped_ok:
+        seen_campaigns = seen.by_campaign.keys() if recent else ()  # caps bind only what was seen
+        for cid in (c for c in capped_ok if c in seen_campaigns):
             c = ok[cid]
             reason = rules.cap_reason(c.frequency_caps, campaign_id=cid, creative_id=None, seen=seen, at=at)
             if reason is not None:
@@ -275,8 +310,11 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         raise UnknownPlacementError(ERROR_UNKNOWN_PLACEMENT.format(key=req.placement))
     snap = state.snapshot(at, live=now is None)
     if _pacing_due(snap, at):
-        pacing_tick(at=at)
-        snap = state.refresh_dynamic(at)
+        if now is None and settings.DELIVERY_PACING_TICK_BACKGROUND:
+            _pacing_tick_in_background()  # ~0.1 ms per campaign: never on a live request
+        else:  # an injected clock (simulate), or tests: the tick is part of the decision
+            pacing_tick(at=at)
+            snap = state.refresh_dynamic(at)
     structure = snap.structure
     scorer = ranking.champion_scorer()
 
@@ -641,6 +679,25 @@ def _pacing_due(snap: state.Snapshot, at: datetime) -> bool:
 
 
 _PACING_LOCK_KEY = 7_040_001  # pg advisory lock: one process moves the controller per tick
+_tick_thread_lock = threading.Lock()
+
+
+def _pacing_tick_in_background() -> None:
+    """Run pacing_tick on the live clock in a thread of its own (one at a time per process);
+    its throttles reach requests with the next spend reload."""
+    if not _tick_thread_lock.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            pacing_tick(at=timezone.now())
+        except Exception:  # noqa: BLE001 - the next due check retries
+            logger.exception("pacing tick failed")
+        finally:
+            _tick_thread_lock.release()
+            connection.close()
+
+    threading.Thread(target=run, name="pacing-tick", daemon=True).start()
 
 
 def pacing_tick(*, at: datetime) -> int:

@@ -225,6 +225,23 @@ def text_vector(*, text: str, wait: bool = True) -> np.ndarray | None:
     return encode_cached(" ".join(text.split())[:1000], wait=wait)
 
 
+def _creative_space(vector: np.ndarray, space: str | None) -> tuple[str, str | None]:
+    """(kind, version) of the creative vectors to search for a shopper vector of `space`."""
+    kind, version = "creative_text", None
+    if space is not None:
+        prefix, _, v = space.partition(":")
+        if prefix in ("user_learned", "item_learned", "creative_learned") and v:
+            kind, version = "creative_learned", v
+    else:
+        # no space named: a vector that cannot be a text vector but fits the active learned
+        # creative space is searched there (instead of silently finding nothing)
+        dim = int(np.asarray(vector).reshape(-1).shape[0])
+        text, learned = vectors.active("creative_text"), vectors.active("creative_learned")
+        if (text is None or text.dim != dim) and learned is not None and learned.dim == dim:
+            kind, version = "creative_learned", learned.version
+    return kind, version
+
+
 def nearest_creatives(
     *, vector: np.ndarray, k: int, creative_ids: Collection[int] | None = None, space: str | None = None
 ) -> list[tuple[int, float]]:
@@ -239,19 +256,20 @@ def nearest_creatives(
     keys = None if creative_ids is None else [str(c) for c in creative_ids]
     if keys is not None and not keys:
         return []
-    kind, version = "creative_text", None
-    if space is not None:
-        prefix, _, v = space.partition(":")
-        if prefix in ("user_learned", "item_learned", "creative_learned") and v:
-            kind, version = "creative_learned", v
-    else:
-        # no space named: a vector that cannot be a text vector but fits the active learned
-        # creative space is searched there (instead of silently finding nothing)
-        dim = int(np.asarray(vector).reshape(-1).shape[0])
-        text, learned = vectors.active("creative_text"), vectors.active("creative_learned")
-        if (text is None or text.dim != dim) and learned is not None and learned.dim == dim:
-            kind, version = "creative_learned", learned.version
+    kind, version = _creative_space(vector, space)
     return [(int(key), d) for key, d in vectors.nearest(kind=kind, vector=vector, k=k, keys=keys, version=version)]
+
+
+def nearest_creatives_exact(
+    *, vector: np.ndarray, k: int, creative_ids: Collection[int] | None = None, space: str | None = None
+) -> list[tuple[int, float]] | None:
+    """Like nearest_creatives, exact, from the process's in-memory replica of the creative
+    space (ADR 0059); `creative_ids` only needs membership tests. None when the space has
+    no loaded replica (too large, or still loading): use nearest_creatives."""
+    kind, version = _creative_space(vector, space)
+    allow = None if creative_ids is None else (lambda key: key.isdigit() and int(key) in creative_ids)
+    got = vectors.nearest_replica(kind=kind, vector=vector, k=k, allow=allow, version=version)
+    return None if got is None else [(int(key), d) for key, d in got]
 
 
 def nearest_products(

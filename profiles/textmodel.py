@@ -70,15 +70,13 @@ class _MiniLM:
 
     def _ln(self, x: Any, name: str) -> Any:
         w = self.w
-        return self.torch.nn.functional.layer_norm(
-            x, x.shape[-1:], w[f"{name}.weight"], w[f"{name}.bias"], self.eps
-        )
+        return self.torch.nn.functional.layer_norm(x, x.shape[-1:], w[f"{name}.weight"], w[f"{name}.bias"], self.eps)
 
     def _linear(self, x: Any, name: str) -> Any:
         return self.torch.nn.functional.linear(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"])
 
     def forward(self, texts: Sequence[str]) -> Any:
-        torch, F, w = self.torch, self.torch.nn.functional, self.w
+        torch, fn, w = self.torch, self.torch.nn.functional, self.w
         encs = self.tokenizer.encode_batch(list(texts))
         n, length = len(encs), max(len(e.ids) for e in encs)
         ids = torch.zeros((n, length), dtype=torch.long)
@@ -104,14 +102,14 @@ class _MiniLM:
             q = split(self._linear(x, f"{p}.attention.self.query"))
             k = split(self._linear(x, f"{p}.attention.self.key"))
             v = split(self._linear(x, f"{p}.attention.self.value"))
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+            ctx = fn.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
             ctx = ctx.transpose(1, 2).reshape(n, length, hidden)
             x = self._ln(x + self._linear(ctx, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
-            inner = F.gelu(self._linear(x, f"{p}.intermediate.dense"))
+            inner = fn.gelu(self._linear(x, f"{p}.intermediate.dense"))
             x = self._ln(x + self._linear(inner, f"{p}.output.dense"), f"{p}.output.LayerNorm")
         m = mask.unsqueeze(-1).to(x.dtype)
         pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
-        return F.normalize(pooled, p=2, dim=1)
+        return fn.normalize(pooled, p=2, dim=1)
 
 
 def _load() -> _MiniLM:

@@ -12,7 +12,7 @@ import io
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,7 +202,10 @@ def active(kind: str) -> Space | None:
 
 
 def clear_cache() -> None:
+    from . import memindex
+
     _active_cache.clear()
+    memindex.clear_cache()
 
 
 def _search_settings(ef_search: int | None) -> str:
@@ -258,6 +261,26 @@ def nearest(
         params.append(list(keys))
     params += [lit, k]
     return _run(query, params)
+
+
+def nearest_replica(
+    *, kind: str, vector: Any, k: int, allow: Callable[[str], bool] | None = None, version: str | None = None
+) -> list[tuple[str, float]] | None:
+    """Exact k nearest (key, cosine distance) from the process's in-memory replica of the
+    space (profiles.memindex), only keys `allow` accepts; None when the space has no
+    loaded replica (the caller searches HNSW)."""
+    from . import memindex
+
+    space = active(kind) if version is None else _space_of(kind, version)
+    if space is None:
+        return []
+    rep = memindex.replica(space.kind, space.version, space.dim)
+    if rep is None:
+        return None
+    arr = unit(vector)
+    if arr.shape[0] != space.dim:
+        return []
+    return memindex.nearest(rep, arr, k, allow)
 
 
 def nearest_products(

@@ -428,7 +428,8 @@ def predict_logits(model: nn.Module, enc: Encoded, plan: DevicePlan | None = Non
     """(click logit, log pCTCVR) per example."""
     plan = plan or _CPU_INFERENCE
     was_training = model.training
-    model.eval()
+    if was_training:  # serving modules are loaded in eval mode: no per-call walk over submodules
+        model.eval()
     data = to_tensors(enc, plan)
     outs_c, outs_v = [], []
     chunk = 65536
@@ -442,7 +443,8 @@ def predict_logits(model: nn.Module, enc: Encoded, plan: DevicePlan | None = Non
         ctr = ctr.float()
         outs_c.append(ctr.cpu())
         outs_v.append((F.logsigmoid(ctr) + F.logsigmoid(cvr.float())).cpu())
-    model.train(was_training)
+    if was_training:
+        model.train()
     if not outs_c:
         return np.zeros(0), np.zeros(0)
     return torch.cat(outs_c).numpy().astype(np.float64), torch.cat(outs_v).numpy().astype(np.float64)

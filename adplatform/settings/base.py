@@ -190,6 +190,12 @@ PROFILES_HALF_LIFE_DAYS = env.float("PROFILES_HALF_LIFE_DAYS", default=14.0)
 PROFILES_TEXT_MODEL_DIR = env.str("PROFILES_TEXT_MODEL_DIR", default="")
 # HNSW candidate list at query time (recall/speed trade-off, see docs/benchmarks.md).
 PROFILES_HNSW_EF_SEARCH = env.int("PROFILES_HNSW_EF_SEARCH", default=100)
+# /rank searches the creative space in a per-process exact replica when it has at most this
+# many rows (10k × 384-d: 15 MB); 0 = always HNSW (ADR 0059). Its freshness check runs at
+# most every TTL seconds; the reload runs in a background thread when BACKGROUND.
+PROFILES_MEMORY_INDEX_MAX_ROWS = env.int("PROFILES_MEMORY_INDEX_MAX_ROWS", default=50_000)
+PROFILES_MEMORY_INDEX_TTL_SECONDS = env.float("PROFILES_MEMORY_INDEX_TTL_SECONDS", default=5.0)
+PROFILES_MEMORY_INDEX_BACKGROUND = env.bool("PROFILES_MEMORY_INDEX_BACKGROUND", default=True)
 # Number of shopper segments; 0 picks k by silhouette between 2 and 12.
 PROFILES_SEGMENTS_K = env.int("PROFILES_SEGMENTS_K", default=0)
 
@@ -251,6 +257,8 @@ DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.4)
 # queued decisions in one transaction (ADR 0058); False: every request appends its own
 DELIVERY_DECISION_LOG_GROUPED = env.bool("DELIVERY_DECISION_LOG_GROUPED", default=True)
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
+# on the live clock the tick runs in a thread of its own, not on the request that finds it due
+DELIVERY_PACING_TICK_BACKGROUND = env.bool("DELIVERY_PACING_TICK_BACKGROUND", default=True)
 # Even pacing: expected traffic per UTC hour (24 comma-separated weights, a forecast such
 # as yesterday's hourly /rank counts); empty = uniform, i.e. even in time (ADR 0041).
 DELIVERY_PACING_TRAFFIC_SHAPE = tuple(float(w) for w in env.list("DELIVERY_PACING_TRAFFIC_SHAPE", default=[]))

@@ -17,6 +17,7 @@ from profiles import services, vectors
 from profiles.models import Embedding, EmbeddingSpace, EmbeddingVersion
 from profiles.selectors import (
     nearest_creatives,
+    nearest_creatives_exact,
     nearest_products,
     profile_get,
     serving_profile,
@@ -152,6 +153,35 @@ def test_nearest_creatives_uses_hnsw_and_filtered_queries_return_k() -> None:
     assert len(filtered) == 10
     assert len({c for c, _ in filtered} & set(exact)) >= 9
     assert nearest_creatives(vector=x[5], k=10, creative_ids=[]) == []
+
+
+def test_in_memory_replica_is_exact_filtered_fresh_and_bounded(settings: Any) -> None:
+    # given 2,000 creative vectors in an active version
+    x = _seed_space("creative_text", "test-mem", 2000)
+    q = x[7] + 0.3 * x[1500]
+    q = q / np.linalg.norm(q)
+    # when the serving replica answers
+    got = nearest_creatives_exact(vector=q, k=15)
+    # then it is the exact top 15 by cosine, distances as pgvector's exact scan gives them
+    assert got is not None
+    brute = sorted(range(1, 2001), key=lambda c: (-float(x[c - 1] @ q), c))[:15]
+    assert [c for c, _ in got] == brute
+    exact_sql = vectors.nearest(kind="creative_text", vector=q, k=15, exact=True)
+    assert [d for _, d in got] == pytest.approx([d for _, d in exact_sql], abs=1e-5)
+    # and a filter (any container: only membership is asked) applies to every row
+    allowed = set(range(1, 2001, 97))
+    filtered = nearest_creatives_exact(vector=q, k=5, creative_ids=allowed)
+    assert filtered is not None
+    assert [c for c, _ in filtered] == sorted(allowed, key=lambda c: (-float(x[c - 1] @ q), c))[:5]
+    assert nearest_creatives_exact(vector=q, k=5, creative_ids=set()) == []
+    # when a vector moves, the next search sees it (the fingerprint moved)
+    vectors.vectors_write(kind="creative_text", version="test-mem", rows=[("1999", q, "")])
+    again = nearest_creatives_exact(vector=q, k=1)
+    assert again is not None and again[0][0] == 1999 and again[0][1] == pytest.approx(0.0, abs=1e-5)
+    # and a space above the row bound has no replica: the caller searches HNSW
+    settings.PROFILES_MEMORY_INDEX_MAX_ROWS = 1000
+    vectors.clear_cache()
+    assert nearest_creatives_exact(vector=q, k=5) is None
 
 
 def test_nearest_products_filters_by_stock_and_category() -> None:
