@@ -117,9 +117,9 @@ def _load() -> _MiniLM:
     if _model is None:
         with _lock:
             if _model is None:
-                import torch
-
-                torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+                # the process's torch thread count is left alone: web workers run one
+                # intra-op thread (adplatform/wsgi.py, ranking.selectors), batch encoders
+                # torch's default (all cores)
                 _model = _MiniLM(model_dir())
     return _model  # type: ignore[no-any-return]
 
