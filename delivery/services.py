@@ -753,8 +753,15 @@ def pacing_tick(*, at: datetime) -> int:
         if new:
             PacingState.objects.bulk_create(new)
         old = [r for r in changed if r.campaign_id in rows]
-        if old:
-            fields = ["day", "throttle", "spent_at_tick", "tick_at", "spend_avg", "exposure_avg"]
-            PacingState.objects.bulk_update(old, fields)
+        if old:  # one pipelined statement per row (bulk_update's CASE over 500 rows cost ~1 s of CPU)
+            with connection.cursor() as cur:
+                cur.executemany(
+                    "UPDATE delivery_pacing_state SET day = %s, throttle = %s, spent_at_tick = %s, tick_at = %s,"
+                    " spend_avg = %s, exposure_avg = %s WHERE campaign_id = %s",
+                    [
+                        (r.day, r.throttle, r.spent_at_tick, r.tick_at, r.spend_avg, r.exposure_avg, r.campaign_id)
+                        for r in old
+                    ],
+                )
         updated = len(changed)
     return updated
