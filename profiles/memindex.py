@@ -36,7 +36,7 @@ _ROWS_SQL = "SELECT key, vector_send(vector) FROM profiles_embedding WHERE kind 
 
 @dataclass(frozen=True)
 class Replica:
-    fingerprint: tuple[object, ...]
+    fingerprint: tuple[int, object, object]  # rows, newest updated_at, highest id
     keys: tuple[str, ...]
     matrix: np.ndarray  # (n, dim) float32, unit rows
 
@@ -53,28 +53,24 @@ def clear_cache() -> None:
         _checked.clear()
 
 
-def _fingerprint(kind: str, version: str) -> tuple[object, ...]:
+def _fingerprint(kind: str, version: str) -> tuple[int, object, object]:
     with connection.cursor() as cur:
         cur.execute(_FINGERPRINT_SQL, [kind, version])
-        row = cur.fetchone()
-    return tuple(row) if row else (0, None, None)
+        count, newest, highest = cur.fetchone()
+    return int(count), newest, highest
 
 
-def _load(kind: str, version: str, dim: int, fingerprint: tuple[object, ...]) -> Replica | None:
-    if int(fingerprint[0] or 0) > int(settings.PROFILES_MEMORY_INDEX_MAX_ROWS):  # type: ignore[call-overload]
+def _load(kind: str, version: str, dim: int, fingerprint: tuple[int, object, object]) -> Replica | None:
+    if fingerprint[0] > settings.PROFILES_MEMORY_INDEX_MAX_ROWS:
         return None
-    keys: list[str] = []
-    blobs: list[bytes] = []
     with connection.cursor() as cur:
         cur.execute(_ROWS_SQL, [kind, version])
-        for key, blob in cur.fetchall():
-            keys.append(str(key))
-            blobs.append(bytes(blob))
-    matrix = np.zeros((len(keys), dim), dtype=np.float32)
-    for i, blob in enumerate(blobs):
+        rows = cur.fetchall()
+    matrix = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, (_, blob) in enumerate(rows):
         if int.from_bytes(blob[:2], "big") == dim:
-            matrix[i] = np.frombuffer(blob, dtype=">f4", offset=4, count=dim)
-    return Replica(fingerprint=fingerprint, keys=tuple(keys), matrix=matrix)
+            matrix[i] = np.frombuffer(bytes(blob), dtype=">f4", offset=4, count=dim)
+    return Replica(fingerprint=fingerprint, keys=tuple(str(key) for key, _ in rows), matrix=matrix)
 
 
 def _refresh(kind: str, version: str, dim: int, *, own_connection: bool) -> None:

@@ -93,12 +93,12 @@ class _MiniLM:
         hidden = x.shape[-1]
         head_dim = hidden // self.heads
         attn_mask = mask[:, None, None, :]
+
+        def split(t: Any) -> Any:  # (n, length, hidden) → (n, heads, length, head_dim)
+            return t.view(n, length, self.heads, head_dim).transpose(1, 2)
+
         for layer in range(self.layers):
             p = f"encoder.layer.{layer}"
-
-            def split(t: Any) -> Any:
-                return t.view(n, length, self.heads, head_dim).transpose(1, 2)
-
             q = split(self._linear(x, f"{p}.attention.self.query"))
             k = split(self._linear(x, f"{p}.attention.self.key"))
             v = split(self._linear(x, f"{p}.attention.self.value"))

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
+from . import memindex
 from .models import Embedding, EmbeddingEncoder, EmbeddingSpace, EmbeddingVersion
 
 KINDS = ("product_text", "creative_text", "user_content", "user_learned", "item_learned", "creative_learned")
@@ -202,8 +203,6 @@ def active(kind: str) -> Space | None:
 
 
 def clear_cache() -> None:
-    from . import memindex
-
     _active_cache.clear()
     memindex.clear_cache()
 
@@ -236,6 +235,16 @@ def _run(query: str, params: Sequence[Any]) -> list[tuple[str, float]]:
         return [(str(k), float(d)) for k, d in cur.fetchall()]
 
 
+def _target(kind: str, vector: Any, version: str | None) -> tuple[Space, np.ndarray] | None:
+    """The space to search (active, or the given version) and the query as a unit vector of
+    its dimension; None when there is no such space or the dimension does not fit."""
+    space = active(kind) if version is None else _space_of(kind, version)
+    if space is None:
+        return None
+    arr = unit(vector)
+    return (space, arr) if arr.shape[0] == space.dim else None
+
+
 def nearest(
     *,
     kind: str,
@@ -247,12 +256,10 @@ def nearest(
     version: str | None = None,
 ) -> list[tuple[str, float]]:
     """Up to k (key, cosine distance) of the active (or given) version, HNSW-ordered."""
-    space = active(kind) if version is None else _space_of(kind, version)
-    if space is None or k <= 0:
+    target = _target(kind, vector, version)
+    if target is None or k <= 0:
         return []
-    arr = unit(vector)
-    if arr.shape[0] != space.dim:
-        return []
+    space, arr = target
     lit = _literal(arr)
     extra = "AND e.key = ANY(%s)" if keys is not None else ""
     query = nearest_sql(space, exact=exact, ef_search=ef_search).replace("{extra}", extra)
@@ -269,29 +276,21 @@ def nearest_replica(
     """Exact k nearest (key, cosine distance) from the process's in-memory replica of the
     space (profiles.memindex), only keys `allow` accepts; None when the space has no
     loaded replica (the caller searches HNSW)."""
-    from . import memindex
-
-    space = active(kind) if version is None else _space_of(kind, version)
-    if space is None:
+    target = _target(kind, vector, version)
+    if target is None:
         return []
+    space, arr = target
     rep = memindex.replica(space.kind, space.version, space.dim)
-    if rep is None:
-        return None
-    arr = unit(vector)
-    if arr.shape[0] != space.dim:
-        return []
-    return memindex.nearest(rep, arr, k, allow)
+    return None if rep is None else memindex.nearest(rep, arr, k, allow)
 
 
 def nearest_products(
     *, vector: Any, k: int, in_stock: bool | None = None, category: str | None = None, ef_search: int | None = None
 ) -> list[tuple[str, float]]:
-    space = active("product_text")
-    if space is None or k <= 0:
+    target = _target("product_text", vector, None)
+    if target is None or k <= 0:
         return []
-    arr = unit(vector)
-    if arr.shape[0] != space.dim:
-        return []
+    space, arr = target
     lit = _literal(arr)
     conds: list[str] = []
     cond_params: list[Any] = []
