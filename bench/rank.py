@@ -244,6 +244,7 @@ def floor_and_profile(reqs: list[dict[str, Any]], request_ids: dict[int, str], s
     from delivery.services import RankRequest, rank_decide
     from profiles import selectors as profiles
     from ranking import selectors as ranking
+    from ranking.events import decision_candidates
     from ranking.selectors import ScoringRequest
 
     ids = list(request_ids.items())[:sample]
@@ -266,7 +267,7 @@ def floor_and_profile(reqs: list[dict[str, Any]], request_ids: dict[int, str], s
         personal = profile if profile is not None and profile.consent else None
         got = profiles.user_vector(user_id=req["user_id"]) if personal else None
         vec = got[1] if got else profiles.text_vector(text=req["context"].get("query") or "")
-        items = [snap.structure.creatives[c["creative_id"]].item for c in d["candidates"]
+        items = [snap.structure.creatives[c["creative_id"]].item for c in decision_candidates(d)
                  if c.get("eligible") and c["creative_id"] in snap.structure.creatives]  # fmt: skip
         n_cands.append(len(items))
         sreq = ScoringRequest(user_id=req["user_id"], profile=personal, context=req["context"], candidates=items)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from adplatform.eventlog.services import NewEvent, append_events
-from ranking.events import AD_DECISION_MADE, decision_stream
+from ranking.events import AD_DECISION_MADE, candidate_columns, decision_stream
 
 
 def decision_event(
@@ -36,6 +36,7 @@ def decision_event(
     policy: str,
     mode: str,
     candidates: Sequence[Mapping[str, Any]],
+    features_shared: Mapping[str, Any],
     eligibility: Mapping[str, int],
     winners: Sequence[Mapping[str, Any]],
     segment: str | None,
@@ -57,7 +58,8 @@ def decision_event(
             "limit": limit,
             "policy": policy,
             "mode": mode,
-            "candidates": list(candidates),
+            "features_shared": dict(features_shared),
+            "candidates": candidate_columns(candidates),
             "eligibility": dict(eligibility),
             "winners": list(winners),
             "segment": segment,

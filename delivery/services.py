@@ -493,16 +493,18 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
     features = scored.features if scored is not None else []
     for i, cid in enumerate(ids):
         pc, pv, e = model_scores[cid]
+        row = features[i] if i < len(features) else {}  # this request's own dict: completed in place
+        row["sources"] = sorted(sources[cid])
+        if cid in distance:
+            row["ann_distance"] = distance[cid]
         entry: dict[str, Any] = {
             "creative_id": cid,
             "campaign_id": structure.creatives[cid].campaign_id,
             "advertiser_id": structure.creatives[cid].creative.advertiser_id,
-            "features": {**(features[i] if i < len(features) else {}), "sources": sorted(sources[cid])},
+            "features": row,
             "scores": {"p_click": pc, "p_conversion": pv, "ecpm": e, "value": values[cid]},
             "eligible": True,
         }
-        if cid in distance:
-            entry["features"]["ann_distance"] = distance[cid]
         if cid not in won:
             entry["reason"] = lost.get(cid, rules.REASON_OUTBID)
         logged.append(entry)
@@ -519,6 +521,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         policy=req.policy,
         mode="rerank" if rerank else "select",
         candidates=logged,
+        features_shared=scored.shared_features if scored is not None else {},
         eligibility=eligibility,
         winners=winners_logged,
         segment=ctx.segment,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .events import decision_candidates
 from .features import SEQ_LEN, request_features
 from .selectors import CandidateItem, ScoringRequest
 
@@ -34,6 +35,7 @@ DATASET_EVENT_TYPES = BEHAVIOUR_TYPES | AD_TYPES | CATALOG_TYPES
 # interest weight per interaction, as in the profile fold (profiles.folding.WEIGHTS)
 WEIGHTS = {"ProductViewed": 1.0, "CartItemAdded": 3.0, "OrderPlaced": 5.0}
 # at equal timestamps: facts first, then the decision, its impression, click, conversion
+_NO_DECISION: tuple[dict[str, Any], dict[int, dict[str, Any]]] = ({}, {})
 _ORDER = {"ProductUpserted": 0, "AdDecisionMade": 2, "AdImpressed": 3, "AdClicked": 4, "ConversionAttributed": 5}
 
 
@@ -218,7 +220,8 @@ def build_examples(
         if ev.type == "ProductUpserted" and ev.data.get("product_id"):
             facts.setdefault(str(ev.data["product_id"]), _facts_of(ev.data))
     states: dict[str, ShopperState] = {}
-    decisions: dict[str, dict[int, dict[str, Any]]] = {}
+    # request id → (the decision's shared features, {creative id: the candidate's own})
+    decisions: dict[str, tuple[dict[str, Any], dict[int, dict[str, Any]]]] = {}
     example_of: dict[tuple[str, int], int] = {}
     rows: list[dict[str, Any]] = []
     at_l: list[float] = []
@@ -245,10 +248,10 @@ def build_examples(
             if ev.data.get("product_id"):
                 facts[str(ev.data["product_id"])] = _facts_of(ev.data)
         elif typ == "AdDecisionMade":
-            cands = ev.data.get("candidates") or []
-            decisions[str(ev.data.get("request_id"))] = {
-                int(c["creative_id"]): c["features"] for c in cands if c.get("features")
-            }
+            decisions[str(ev.data.get("request_id"))] = (
+                ev.data.get("features_shared") or {},
+                {int(c["creative_id"]): c["features"] for c in decision_candidates(ev.data) if c.get("features")},
+            )
         elif typ == "AdImpressed":
             d = ev.data
             t = ev.occurred_at.timestamp()
@@ -259,9 +262,10 @@ def build_examples(
             if (request_id, creative_id) in example_of:
                 continue
             user = ev.user_key or ""
-            logged = decisions.get(request_id, {}).get(creative_id)
+            shared, by_creative = decisions.get(request_id, _NO_DECISION)
+            logged = by_creative.get(creative_id)
             if logged is not None:
-                row = dict(logged)
+                row = {**shared, **logged}
                 row["position"] = str(int(d.get("position") or 1))
             else:
                 state = states.get(user)

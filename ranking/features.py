@@ -1,11 +1,13 @@
 """The one feature function of the click/conversion models, shared by training and serving.
 
-`request_features(request, products=)` turns a ScoringRequest (profile snapshot + context +
-candidates) into one JSON-serialisable dict per candidate: raw values, no hashing. Serving
-logs exactly these dicts in `AdDecisionMade.candidates[].features`; training reads them back
-from the log (or rebuilds them as of the impression for history without a decision).
-`encode(rows, spec)` turns such dicts into the numpy arrays the models take (stable hashing
-into buckets), vectorised per field so no model-specific work happens per example.
+`request_feature_parts(request, products=)` turns a ScoringRequest (profile snapshot +
+context + candidates) into JSON-serialisable features: raw values, no hashing, factored
+into the part every candidate shares and one dict per candidate. Serving logs exactly
+these (`AdDecisionMade.features_shared` once, `candidates[].features` per candidate);
+training reads the rows back from the log (or rebuilds them with `request_features` as of
+the impression for history without a decision). `encode(rows, spec)` / `encode_parts`
+turn them into the numpy arrays the models take (stable hashing into buckets), vectorised
+per field so no model-specific work happens per example.
 
 Pure: no Django, no torch.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -132,11 +135,55 @@ def _price_band(price: float | None) -> str:
     return str(int(math.floor(math.log2(price))))
 
 
-def request_features(
+@dataclass(frozen=True)
+class RequestFeatures:
+    """One request's feature rows, factored: `shared` holds the shopper's and the
+    context's features (the same for every candidate), `items[i]` candidate i's own; row i
+    is `{**shared, **items[i]}`. Serving encodes and logs the parts (a decision logs the
+    shared dict once, not once per candidate); training reads whole rows."""
+
+    shared: dict[str, Any]
+    items: list[dict[str, Any]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{**self.shared, **item} for item in self.items]
+
+
+_STATIC_MAX = 100_000
+_static_cache: dict[CandidateItem, dict[str, Any]] = {}
+
+
+def _item_static(item: CandidateItem) -> dict[str, Any]:
+    """The candidate's request-independent features (memoised per item: serving scores
+    the same creatives over and over)."""
+    got = _static_cache.get(item)
+    if got is not None:
+        return got
+    path = item.category_path
+    price = item.price
+    got = {
+        "creative": str(item.creative_id),
+        "campaign": str(item.campaign_id),
+        "advertiser": str(item.advertiser_id),
+        "product": item.product_id or "",
+        "cat": _leaf(path),
+        "top": _top(path),
+        "brand": item.brand or "",
+        "price_band": _price_band(price),
+        "price_log": math.log1p(price) if price is not None and price > 0 else 0.0,
+    }
+    if len(_static_cache) >= _STATIC_MAX:
+        _static_cache.clear()
+    _static_cache[item] = got
+    return got
+
+
+def request_feature_parts(
     request: ScoringRequest, *, products: Mapping[str, ProductFactsLike] | None = None
-) -> list[dict[str, Any]]:
-    """One feature dict per candidate (same order). `products` resolves the shopper's recent
-    product ids to their categories for the behaviour sequence (missing ids keep the id only)."""
+) -> RequestFeatures:
+    """The features of every candidate (same order). `products` resolves the shopper's
+    recent product ids to their categories for the behaviour sequence (missing ids keep
+    the id only)."""
     products = products or {}
     ctx = request.context
     profile: Any = request.profile  # ProfileSnapshot, or anything with its fields
@@ -151,6 +198,8 @@ def request_features(
         path = facts.category_path if facts is not None else ()
         seq_cats.append(_leaf(path))
         seq_tops.append(_top(path))
+    cat_hits = Counter(c for c in seq_cats if c)
+    top_hits = Counter(t for t in seq_tops if t)
     max_cat = max(cats.values(), default=0.0) or 1.0
     max_brand = max(brands.values(), default=0.0) or 1.0
     mean_price = getattr(profile, "mean_price", None) if personal else None
@@ -175,28 +224,19 @@ def request_features(
         "seq_products": list(recent),
         "seq_cats": seq_cats,
     }
-    out: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for item in request.candidates:
-        path = item.category_path
-        leaf, top = _leaf(path), _top(path)
+        static = _item_static(item)
+        leaf, top = static["cat"], static["top"]
         price = item.price
         c_cat = cats.get(leaf, 0.0) if leaf else 0.0
         c_top = cats.get(top, 0.0) if top else 0.0
         c_brand = brands.get(item.brand, 0.0) if item.brand else 0.0
         has_ref = price is not None and price > 0 and mean_price is not None and mean_price > 0
-        row = dict(shared)
+        row = dict(static)
         row.update(
-            creative=str(item.creative_id),
-            campaign=str(item.campaign_id),
-            advertiser=str(item.advertiser_id),
-            product=item.product_id or "",
-            cat=leaf,
-            top=top,
-            brand=item.brand or "",
             ctx_match=str(_ctx_match(ctx, item)),
             cat_x_page=f"{leaf}|{page_type}",
-            price_band=_price_band(price),
-            price_log=math.log1p(price) if price is not None and price > 0 else 0.0,
             price_rel=math.log(price / mean_price) if has_ref else 0.0,  # type: ignore[operator]
             has_price_ref=1.0 if has_ref else 0.0,
             int_cat=math.log1p(c_cat),
@@ -205,11 +245,18 @@ def request_features(
             share_cat=c_cat / max_cat,
             share_top=c_top / max_cat,
             share_brand=c_brand / max_brand,
-            seq_cat_hits=(sum(1 for c in seq_cats if c and c == leaf) / SEQ_LEN),
-            seq_top_hits=(sum(1 for c in seq_tops if c and c == top) / SEQ_LEN),
+            seq_cat_hits=cat_hits[leaf] / SEQ_LEN if leaf else 0.0,
+            seq_top_hits=top_hits[top] / SEQ_LEN if top else 0.0,
         )
-        out.append(row)
-    return out
+        items.append(row)
+    return RequestFeatures(shared, items)
+
+
+def request_features(
+    request: ScoringRequest, *, products: Mapping[str, ProductFactsLike] | None = None
+) -> list[dict[str, Any]]:
+    """One feature dict per candidate (same order): `request_feature_parts`' rows."""
+    return request_feature_parts(request, products=products).rows()
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,18 +317,37 @@ class Encoded:
 
 
 def encode(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> Encoded:
-    n = len(rows)
+    """Arrays for feature rows (training: every row whole)."""
+    return encode_parts(RequestFeatures({}, list(rows)), spec)  # type: ignore[arg-type]
+
+
+def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
+    """Arrays for factored rows (serving): a shared field is hashed once for the whole
+    column, the shared behaviour sequence encoded once for every row. Equal to
+    `encode(parts.rows(), spec)`."""
+    shared, items = parts.shared, parts.items
+    n = len(items)
     h = hasher(spec.buckets)
+
+    def code(prefix: str, v: Any) -> int:
+        return h(prefix + str(v)) if v is not None and v != "" else 0
+
     sparse = np.zeros((n, len(spec.sparse)), dtype=np.int64)
     for j, name in enumerate(spec.sparse):
         prefix = name + "="
-        values = [row.get(name) for row in rows]
+        if name in shared:
+            sparse[:, j] = code(prefix, shared[name])
+            continue
+        values = [row.get(name) for row in items]
         # hash each distinct value once (ids repeat a lot)
-        codes = {v: (h(prefix + str(v)) if v is not None and v != "" else 0) for v in set(values)}
+        codes = {v: code(prefix, v) for v in set(values)}
         sparse[:, j] = [codes[v] for v in values]
     dense = np.zeros((n, len(spec.dense)), dtype=np.float32)
     for j, name in enumerate(spec.dense):
-        dense[:, j] = [float(row.get(name) or 0.0) for row in rows]
+        if name in shared:
+            dense[:, j] = float(shared[name] or 0.0)
+        else:
+            dense[:, j] = [float(row.get(name) or 0.0) for row in items]
     seq_len = spec.seq_len
     seq_items = np.zeros((n, seq_len), dtype=np.int64)
     seq_cats = np.zeros((n, seq_len), dtype=np.int64)
@@ -290,26 +356,35 @@ def encode(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> Encoded:
     # the same product/category codes are used for targets and the sequence
     pcode: dict[str, int] = {"": 0}
     ccode: dict[str, int] = {"": 0}
-    done: dict[int, int] = {}  # id(sequence list) → first row encoded with it (rows share it)
-    for i, row in enumerate(rows):
-        prods = row.get("seq_products")
-        if prods:
-            first = done.get(id(prods))
-            if first is not None:
-                seq_items[i] = seq_items[first]
-                seq_cats[i] = seq_cats[first]
-            else:
-                done[id(prods)] = i
-                m = min(len(prods), seq_len)
-                for p in prods[:m]:
-                    if p not in pcode:
-                        pcode[p] = h("product=" + p)
-                cats = (row.get("seq_cats") or ())[:m]
-                for c in cats:
-                    if c not in ccode:
-                        ccode[c] = h("cat=" + c)
-                seq_items[i, :m] = [pcode[p] for p in prods[:m]]
-                seq_cats[i, : len(cats)] = [ccode[c] for c in cats]
+
+    def sequence(prods: Sequence[str], cats: Sequence[str], out_items: np.ndarray, out_cats: np.ndarray) -> None:
+        m = min(len(prods), seq_len)
+        for p in prods[:m]:
+            if p not in pcode:
+                pcode[p] = h("product=" + p)
+        cats = cats[:m]
+        for c in cats:
+            if c not in ccode:
+                ccode[c] = h("cat=" + c)
+        out_items[..., :m] = [pcode[p] for p in prods[:m]]
+        out_cats[..., : len(cats)] = [ccode[c] for c in cats]
+
+    if "seq_products" in shared:
+        if shared["seq_products"] and n:
+            sequence(shared["seq_products"], shared.get("seq_cats") or (), seq_items, seq_cats)
+    else:
+        done: dict[int, int] = {}  # id(sequence list) → first row encoded with it (rows share it)
+        for i, row in enumerate(items):
+            prods = row.get("seq_products")
+            if prods:
+                first = done.get(id(prods))
+                if first is not None:
+                    seq_items[i] = seq_items[first]
+                    seq_cats[i] = seq_cats[first]
+                else:
+                    done[id(prods)] = i
+                    sequence(prods, row.get("seq_cats") or (), seq_items[i], seq_cats[i])
+    for i, row in enumerate(items):
         p = row.get("product") or ""
         c = row.get("cat") or ""
         if p not in pcode:

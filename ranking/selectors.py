@@ -43,6 +43,7 @@ class ScoredBatch:
     p_click: np.ndarray  # shape (n,), calibrated probabilities
     p_conversion: np.ndarray  # shape (n,), P(conversion | impression)
     features: list[dict[str, Any]] = field(default_factory=list)  # per candidate, logged in AdDecisionMade
+    shared_features: dict[str, Any] = field(default_factory=dict)  # every candidate's too, logged once
 
 
 class Scorer(Protocol):
@@ -78,14 +79,14 @@ class ModelScorer:
         self.model = model  # ranking.nn.TrainedModel
 
     def score(self, request: ScoringRequest) -> ScoredBatch:
-        from .features import encode, request_features
+        from .features import encode_parts, request_feature_parts
 
         n = len(request.candidates)
         if n == 0:
             return ScoredBatch(p_click=np.zeros(0), p_conversion=np.zeros(0), features=[])
-        rows = request_features(request, products=_recent_product_facts(request))
-        p_click, p_conv = self.model.predict(encode(rows, self.model.spec))
-        return ScoredBatch(p_click=p_click, p_conversion=p_conv, features=rows)
+        parts = request_feature_parts(request, products=_recent_product_facts(request))
+        p_click, p_conv = self.model.predict(encode_parts(parts, self.model.spec))
+        return ScoredBatch(p_click=p_click, p_conversion=p_conv, features=parts.items, shared_features=parts.shared)
 
 
 @dataclass(frozen=True)

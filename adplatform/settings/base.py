@@ -79,13 +79,14 @@ TEMPLATES = [
 # --- Database: DATABASE_URL, else the embedded Postgres + pgvector under var/ ---------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
+    DATABASES["default"]["ENGINE"] = "adplatform.db"
     # postgres://user@%2Fpath%2Fto%2Fsocket/db: a unix-socket directory as the host
     DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 else:
     _pg = embedded.ensure_embedded_postgres(VAR_DIR)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "adplatform.db",  # Django's, with a cheaper health check
             "NAME": _pg["dbname"],
             "USER": _pg.get("user", "postgres"),
             "PASSWORD": "",

@@ -17,7 +17,7 @@ from behaviour.services import events_ingest
 from campaigns import services as campaigns
 from delivery import eligibility as rules
 from delivery import explain
-from ranking.events import AD_DECISION_MADE
+from ranking.events import AD_DECISION_MADE, decision_candidates
 from tracking import services as tracking
 
 from ..conftest import behaviour_event
@@ -74,8 +74,10 @@ def test_the_decision_is_logged_with_candidates_winners_and_model_version(world:
         result.request_id, "home_top", "home", "prior-0", "auto", 2,
     )  # fmt: skip
     assert (d["consent"], d["segment"], d["mode"]) == (True, None, "select")
-    assert [(c["creative_id"], c["eligible"], c["scores"]["ecpm"]) for c in d["candidates"]] == [(cr, True, 10.0)]
-    assert "sources" in d["candidates"][0]["features"]
+    assert [(c["creative_id"], c["eligible"], c["scores"]["ecpm"]) for c in decision_candidates(d)] == [
+        (cr, True, 10.0)
+    ]
+    assert "sources" in decision_candidates(d)[0]["features"]
     assert d["winners"] == [
         {"creative_id": cr, "campaign_id": camp, "advertiser_id": adv, "product_id": "sku-1", "position": 1,
          "variant": None, "pricing_model": "cpc", "price": "0.0000", "exploratory": False,
@@ -83,7 +85,7 @@ def test_the_decision_is_logged_with_candidates_winners_and_model_version(world:
          "rank_score": pytest.approx(10.0 + 0.05 * 159.8), "clearing_ecpm": 0.0},
     ]  # fmt: skip
     # value = p_conversion × the product's price 79.90 × 1000, ranked with DELIVERY_VALUE_WEIGHT
-    assert d["candidates"][0]["scores"]["value"] == pytest.approx(159.8)
+    assert decision_candidates(d)[0]["scores"]["value"] == pytest.approx(159.8)
     assert d["value_weight"] == 0.05
     # the paused campaign is not in the running set at all
     assert d["eligibility"] == {}
@@ -117,7 +119,7 @@ def test_budget_exhausted_campaigns_are_not_served(world: Any) -> None:
     result = rank(limit=2)
     assert [a.creative_id for a in result.ads] == [cr2]
     assert decisions()[0].data["eligibility"] == {rules.REASON_DAILY_BUDGET: 1}
-    assert cr not in {c["creative_id"] for c in decisions()[0].data["candidates"]}
+    assert cr not in {c["creative_id"] for c in decision_candidates(decisions()[0].data)}
 
 
 def test_a_cpm_bid_below_the_floor_is_not_served(world: Any) -> None:
@@ -127,7 +129,7 @@ def test_a_cpm_bid_below_the_floor_is_not_served(world: Any) -> None:
     high = world.creative(adv, world.campaign(adv, name="b", bid_model="cpm", bid=Decimal("3.00")))
     result = rank()
     assert [(a.creative_id, a.charge) for a in result.ads] == [(high, Decimal("2.0000"))]
-    logged = {c["creative_id"]: c.get("reason") for c in decisions()[0].data["candidates"]}
+    logged = {c["creative_id"]: c.get("reason") for c in decision_candidates(decisions()[0].data)}
     assert logged == {low: "below_floor", high: None}
 
 
@@ -206,7 +208,7 @@ def test_shoppers_without_consent_get_non_personalised_ads(world: Any) -> None:
     assert [x.creative_id for x in second.ads] == [capped, plain], decisions()[1].data
     d = decisions()[0].data
     assert (d["consent"], d["segment"], d["eligibility"]) == (False, None, {rules.REASON_SEGMENT: 1})
-    assert seg not in {x["creative_id"] for x in d["candidates"]}
+    assert seg not in {x["creative_id"] for x in decision_candidates(d)}
 
 
 def test_dynamic_creative_fills_slots_and_skips_unfillable_variants(world: Any) -> None:
@@ -260,7 +262,7 @@ def test_reranking_returns_all_eligible_requested_creatives_scored(world: Any) -
     assert [(x.creative_id, x.position) for x in result.ads] == [(a, 1), (b, 2)]
     d = decisions()[0].data
     assert d["mode"] == "rerank"
-    logged = {c["creative_id"]: (c["eligible"], c.get("reason")) for c in d["candidates"]}
+    logged = {c["creative_id"]: (c["eligible"], c.get("reason")) for c in decision_candidates(d)}
     assert logged == {a: (True, None), b: (True, None), pending: (False, "not_servable"),
                       999999: (False, "not_servable")}  # fmt: skip
 
@@ -371,7 +373,7 @@ def test_a_learned_shopper_vector_retrieves_creatives_in_the_same_learned_space(
         # when the shopper asks for ads
         rank(user_id="u-l", limit=1)
         # then vector retrieval ran in the learned space and found exactly the nearest creative first
-        cands = decisions()[-1].data["candidates"]
+        cands = decision_candidates(decisions()[-1].data)
         by_vector = [c["creative_id"] for c in cands if "interest_vector" in c["features"].get("sources", [])]
         assert by_vector[:1] == [ids[1]]
     finally:

@@ -13,6 +13,7 @@ import pytest
 from catalog.services import ProductInput, products_upsert
 from ranking import training
 from ranking.dataset import LogEvent, build_examples, time_split
+from ranking.events import AD_DECISION_MADE
 from ranking.selectors import CandidateItem
 
 from .conftest import SMALL, Seeded, import_days, seed_world
@@ -86,7 +87,7 @@ def test_features_use_only_behaviour_before_the_impression_and_logged_decisions_
         _ev(
             "AdDecisionMade",
             T0 + timedelta(seconds=50),
-            {"request_id": "r2", "candidates": [{"creative_id": 1, "features": logged}]},
+            AD_DECISION_MADE.upcast({"request_id": "r2", "candidates": [{"creative_id": 1, "features": logged}]}, 1),
             pos=4,
         ),
         _ev("AdImpressed", T0 + timedelta(seconds=51), {**imp, "request_id": "r2", "position": 3}, pos=5),
@@ -110,3 +111,28 @@ def test_time_split_orders_train_validation_test_without_shared_timestamps() -> 
     assert at[split.validation].max() < at[split.test].min()
     assert len(split.train) + len(split.validation) + len(split.test) == len(at)
     assert (len(split.train), len(split.validation), len(split.test)) == (60, 20, 20)
+
+
+def test_a_decision_logs_shared_features_once_and_training_rows_merge_them() -> None:
+    # given a decision that logged the shared features once (v2, as stored then, lifted to
+    # columns by the upcaster) and one that logged whole rows per candidate (v1)
+    shared = {"user": "u1", "page_type": "home", "seq_products": ["p1"], "position": "1"}
+    own = {"creative": "1", "cat": "Running"}
+    v1 = AD_DECISION_MADE.upcast({"request_id": "r1", "candidates": [{"creative_id": 1, "features": own}]}, 1)
+    v2 = AD_DECISION_MADE.upcast(
+        {"request_id": "r2", "features_shared": shared, "candidates": [{"creative_id": 1, "features": own}]}, 2
+    )
+    imp = {"creative_id": 1, "campaign_id": 1, "advertiser_id": 1, "placement": "home_top", "position": 2}
+    events = [
+        _ev("AdDecisionMade", T0, v1, pos=1),
+        _ev("AdImpressed", T0 + timedelta(seconds=1), {**imp, "request_id": "r1"}, pos=2),
+        _ev("AdDecisionMade", T0 + timedelta(seconds=2), v2, pos=3),
+        _ev("AdImpressed", T0 + timedelta(seconds=3), {**imp, "request_id": "r2"}, pos=4),
+        _ev("PageViewed", T0 + timedelta(hours=5), {"url": "/"}, pos=5),
+    ]
+    # when
+    ex = build_examples(events, creatives={1: _item(1)}, lam=LAM, click_window_seconds=3600)
+    # then each example is the candidate's row as served, at its impression's position
+    assert v1["features_shared"] == {} and v2["candidates"]["features"] == {"creative": ["1"], "cat": ["Running"]}
+    assert ex.features == [{**own, "position": "2"}, {**shared, **own, "position": "2"}]
+    assert ex.logged.tolist() == [True, True]

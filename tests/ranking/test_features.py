@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ranking.dataset import ProfileView
-from ranking.features import FeatureSpec, encode, request_features
+from ranking.features import FeatureSpec, encode, encode_parts, request_feature_parts, request_features
 from ranking.selectors import CandidateItem, ScoringRequest
 
 
@@ -67,3 +67,19 @@ def test_encoding_is_stable_and_shares_codes_between_target_and_sequence() -> No
     assert a.sparse.min() >= 0 and a.sparse.max() < spec.buckets
     assert a.seq_cats[0, 0] == a.target_cat[0]  # "Running" in the sequence == the candidate's leaf
     assert a.seq_items[0, 2:].tolist() == [0] * 18  # padding
+
+
+def test_serving_parts_encode_exactly_like_the_training_rows() -> None:
+    # given a request with a behaviour sequence, scored the serving way (shared part once)
+    spec = FeatureSpec(buckets=1 << 12)
+    request = _request(_profile())
+    facts = {"p1": _Facts(("Shoes", "Running"))}
+    # when
+    parts = request_feature_parts(request, products=facts)
+    served, trained = encode_parts(parts, spec), encode(request_features(request, products=facts), spec)
+    # then the rows training reads back are the served rows, and the arrays are identical
+    assert parts.rows() == request_features(request, products=facts)
+    assert "seq_products" in parts.shared and "seq_products" not in parts.items[0]
+    for name in ("sparse", "dense", "seq_items", "seq_cats", "target_item", "target_cat"):
+        assert np.array_equal(getattr(served, name), getattr(trained, name)), name
+    assert served.seq_items[1, :2].tolist() == served.seq_items[0, :2].tolist() != [0, 0]
