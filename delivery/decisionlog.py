@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from adplatform.eventlog.services import NewEvent, append_events
-from ranking.events import AD_DECISION_MADE, candidate_columns, decision_stream
+from ranking.events import AD_DECISION_MADE, decision_stream
 
 
 def decision_event(
@@ -35,7 +35,7 @@ def decision_event(
     limit: int,
     policy: str,
     mode: str,
-    candidates: Sequence[Mapping[str, Any]],
+    candidates: Mapping[str, Any],
     features_shared: Mapping[str, Any],
     eligibility: Mapping[str, int],
     winners: Sequence[Mapping[str, Any]],
@@ -59,7 +59,7 @@ def decision_event(
             "policy": policy,
             "mode": mode,
             "features_shared": dict(features_shared),
-            "candidates": candidate_columns(candidates),
+            "candidates": dict(candidates),
             "eligibility": dict(eligibility),
             "winners": list(winners),
             "segment": segment,
@@ -72,6 +72,45 @@ def decision_event(
         user_key=user_id,
         meta=meta,
     )
+
+
+def candidate_log(
+    *,
+    ineligible: Sequence[tuple[int, str]],
+    ids: Sequence[int],
+    campaign_ids: Sequence[int],
+    advertiser_ids: Sequence[int],
+    scores: Mapping[int, tuple[float, float, float]],
+    values: Mapping[int, float],
+    features: Mapping[str, list[Any]],
+    sources: Mapping[int, set[str]],
+    distance: Mapping[int, float],
+    reasons: Sequence[str | None],
+) -> dict[str, Any]:
+    """AdDecisionMade.candidates (v3 columns, ranking/events.py): the requested creatives
+    that were not eligible first (re-ranking mode: id and reason only), then the scored
+    ones, with the scorer's feature columns, sources and ANN distance as features."""
+    k = len(ineligible)
+    none: list[Any] = [None] * k
+    feature_cols = {name: none + col for name, col in features.items()}
+    feature_cols["sources"] = none + [sorted(sources[cid]) for cid in ids]
+    if distance:
+        feature_cols["ann_distance"] = none + [distance.get(cid) for cid in ids]
+    triples = [scores[cid] for cid in ids]
+    return {
+        "creative_id": [cid for cid, _ in ineligible] + list(ids),
+        "campaign_id": none + list(campaign_ids),
+        "advertiser_id": none + list(advertiser_ids),
+        "eligible": [False] * k + [True] * len(ids),
+        "reason": [reason for _, reason in ineligible] + list(reasons),
+        "scores": {
+            "p_click": none + [t[0] for t in triples],
+            "p_conversion": none + [t[1] for t in triples],
+            "ecpm": none + [t[2] for t in triples],
+            "value": none + [values[cid] for cid in ids],
+        },
+        "features": feature_cols,
+    }
 
 
 logger = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from . import candidates as cands
 from . import eligibility as rules
 from . import explain, exploration, pacing, state, variants
 from .auction import Bid, Win, ecpm_of, order_value, run_auction, value_of
-from .decisionlog import decision_event, decision_record
+from .decisionlog import candidate_log, decision_event, decision_record
 from .models import PacingState
 
 logger = logging.getLogger(__name__)
@@ -348,7 +348,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             return rules.cap_reason(caps, campaign_id=sc.campaign_id, creative_id=cid, seen=seen, at=at)
         return None
 
-    logged: list[dict[str, Any]] = []
+    ineligible: list[tuple[int, str]] = []  # re-ranking mode: requested, not eligible, why
     sources: dict[int, set[str]] = {}
     distance: dict[int, float] = {}
     rerank = req.candidates is not None
@@ -359,7 +359,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             if reason is None:
                 sources[cid] = {cands.SOURCE_REQUESTED}
             else:
-                logged.append({"creative_id": cid, "eligible": False, "reason": reason})
+                ineligible.append((cid, reason))
     else:
         excluded: set[int] = set()
         if consent and seen.by_creative:
@@ -490,24 +490,18 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             }
         )
     won = {w.bid.creative_id for w in wins}
-    features = scored.features if scored is not None else []
-    for i, cid in enumerate(ids):
-        pc, pv, e = model_scores[cid]
-        row = features[i] if i < len(features) else {}  # this request's own dict: completed in place
-        row["sources"] = sorted(sources[cid])
-        if cid in distance:
-            row["ann_distance"] = distance[cid]
-        entry: dict[str, Any] = {
-            "creative_id": cid,
-            "campaign_id": structure.creatives[cid].campaign_id,
-            "advertiser_id": structure.creatives[cid].creative.advertiser_id,
-            "features": row,
-            "scores": {"p_click": pc, "p_conversion": pv, "ecpm": e, "value": values[cid]},
-            "eligible": True,
-        }
-        if cid not in won:
-            entry["reason"] = lost.get(cid, rules.REASON_OUTBID)
-        logged.append(entry)
+    candidates = candidate_log(
+        ineligible=ineligible,
+        ids=ids,
+        campaign_ids=[structure.creatives[cid].campaign_id for cid in ids],
+        advertiser_ids=[structure.creatives[cid].creative.advertiser_id for cid in ids],
+        scores=model_scores,
+        values=values,
+        features=scored.feature_columns if scored is not None else {},
+        sources=sources,
+        distance=distance,
+        reasons=[None if cid in won else lost.get(cid, rules.REASON_OUTBID) for cid in ids],
+    )
     event = decision_event(
         request_id=request_id,
         user_id=req.user_id,
@@ -520,7 +514,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         limit=req.limit,
         policy=req.policy,
         mode="rerank" if rerank else "select",
-        candidates=logged,
+        candidates=candidates,
         features_shared=scored.shared_features if scored is not None else {},
         eligibility=eligibility,
         winners=winners_logged,

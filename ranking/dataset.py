@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from .events import decision_candidates
 from .features import SEQ_LEN, request_features
 from .selectors import CandidateItem, ScoringRequest
 
@@ -35,7 +34,7 @@ DATASET_EVENT_TYPES = BEHAVIOUR_TYPES | AD_TYPES | CATALOG_TYPES
 # interest weight per interaction, as in the profile fold (profiles.folding.WEIGHTS)
 WEIGHTS = {"ProductViewed": 1.0, "CartItemAdded": 3.0, "OrderPlaced": 5.0}
 # at equal timestamps: facts first, then the decision, its impression, click, conversion
-_NO_DECISION: tuple[dict[str, Any], dict[int, dict[str, Any]]] = ({}, {})
+_NO_DECISION: tuple[dict[str, Any], dict[str, list[Any]], dict[int, int]] = ({}, {}, {})
 _ORDER = {"ProductUpserted": 0, "AdDecisionMade": 2, "AdImpressed": 3, "AdClicked": 4, "ConversionAttributed": 5}
 
 
@@ -220,8 +219,9 @@ def build_examples(
         if ev.type == "ProductUpserted" and ev.data.get("product_id"):
             facts.setdefault(str(ev.data["product_id"]), _facts_of(ev.data))
     states: dict[str, ShopperState] = {}
-    # request id → (the decision's shared features, {creative id: the candidate's own})
-    decisions: dict[str, tuple[dict[str, Any], dict[int, dict[str, Any]]]] = {}
+    # request id → (the decision's shared features, its candidates' feature columns,
+    # {creative id: column index}); AdDecisionMade v3 (ranking/events.py)
+    decisions: dict[str, tuple[dict[str, Any], dict[str, list[Any]], dict[int, int]]] = {}
     example_of: dict[tuple[str, int], int] = {}
     rows: list[dict[str, Any]] = []
     at_l: list[float] = []
@@ -248,9 +248,11 @@ def build_examples(
             if ev.data.get("product_id"):
                 facts[str(ev.data["product_id"])] = _facts_of(ev.data)
         elif typ == "AdDecisionMade":
+            cols = ev.data.get("candidates") or {}
             decisions[str(ev.data.get("request_id"))] = (
                 ev.data.get("features_shared") or {},
-                {int(c["creative_id"]): c["features"] for c in decision_candidates(ev.data) if c.get("features")},
+                cols.get("features") or {},
+                {int(cid): j for j, cid in enumerate(cols.get("creative_id") or ())},
             )
         elif typ == "AdImpressed":
             d = ev.data
@@ -262,9 +264,10 @@ def build_examples(
             if (request_id, creative_id) in example_of:
                 continue
             user = ev.user_key or ""
-            shared, by_creative = decisions.get(request_id, _NO_DECISION)
-            logged = by_creative.get(creative_id)
-            if logged is not None:
+            shared, columns, index = decisions.get(request_id, _NO_DECISION)
+            j = index.get(creative_id)
+            logged = {k: col[j] for k, col in columns.items() if col[j] is not None} if j is not None else None
+            if logged:
                 row = {**shared, **logged}
                 row["position"] = str(int(d.get("position") or 1))
             else:
@@ -309,7 +312,7 @@ def build_examples(
             at_l.append(t)
             user_l.append(user)
             creative_l.append(creative_id)
-            logged_l.append(logged is not None)
+            logged_l.append(bool(logged))
             rid_l.append(request_id)
             clicks.append(0.0)
             convs.append(0.0)

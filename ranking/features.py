@@ -3,7 +3,7 @@
 `request_feature_parts(request, products=)` turns a ScoringRequest (profile snapshot +
 context + candidates) into JSON-serialisable features: raw values, no hashing, factored
 into the part every candidate shares and one dict per candidate. Serving logs exactly
-these (`AdDecisionMade.features_shared` once, `candidates[].features` per candidate);
+these (`AdDecisionMade.features_shared` once, the candidates' in columns);
 training reads the rows back from the log (or rebuilds them with `request_features` as of
 the impression for history without a decision). `encode(rows, spec)` / `encode_parts`
 turn them into the numpy arrays the models take (stable hashing into buckets), vectorised
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -137,41 +137,51 @@ def _price_band(price: float | None) -> str:
 
 @dataclass(frozen=True)
 class RequestFeatures:
-    """One request's feature rows, factored: `shared` holds the shopper's and the
-    context's features (the same for every candidate), `items[i]` candidate i's own; row i
-    is `{**shared, **items[i]}`. Serving encodes and logs the parts (a decision logs the
-    shared dict once, not once per candidate); training reads whole rows."""
+    """One request's features, factored: `shared` holds the shopper's and the context's
+    (the same for every candidate), `columns` the candidates' own, one list per name with
+    an entry per candidate; row i is `{**shared, **{name: column[i]}}`. Serving encodes
+    and logs the columns as they are (a decision logs the shared dict once); training
+    reads whole rows."""
 
     shared: dict[str, Any]
-    items: list[dict[str, Any]]
+    columns: dict[str, list[Any]]
+    n: int
 
     def rows(self) -> list[dict[str, Any]]:
-        return [{**self.shared, **item} for item in self.items]
+        names = list(self.columns)
+        return [{**self.shared, **dict(zip(names, values, strict=True))} for values in self._values()]
+
+    def _values(self) -> Iterator[tuple[Any, ...]]:
+        if self.columns:
+            return zip(*self.columns.values(), strict=True)
+        return iter([()] * self.n)
 
 
+# a candidate's request-independent features, in this order
+STATIC_FIELDS = ("creative", "campaign", "advertiser", "product", "cat", "top", "brand", "price_band", "price_log")
 _STATIC_MAX = 100_000
-_static_cache: dict[CandidateItem, dict[str, Any]] = {}
+_static_cache: dict[CandidateItem, tuple[Any, ...]] = {}
 
 
-def _item_static(item: CandidateItem) -> dict[str, Any]:
-    """The candidate's request-independent features (memoised per item: serving scores
-    the same creatives over and over)."""
+def _item_static(item: CandidateItem) -> tuple[Any, ...]:
+    """STATIC_FIELDS of a candidate (memoised per item: serving scores the same creatives
+    over and over)."""
     got = _static_cache.get(item)
     if got is not None:
         return got
     path = item.category_path
     price = item.price
-    got = {
-        "creative": str(item.creative_id),
-        "campaign": str(item.campaign_id),
-        "advertiser": str(item.advertiser_id),
-        "product": item.product_id or "",
-        "cat": _leaf(path),
-        "top": _top(path),
-        "brand": item.brand or "",
-        "price_band": _price_band(price),
-        "price_log": math.log1p(price) if price is not None and price > 0 else 0.0,
-    }
+    got = (
+        str(item.creative_id),
+        str(item.campaign_id),
+        str(item.advertiser_id),
+        item.product_id or "",
+        _leaf(path),
+        _top(path),
+        item.brand or "",
+        _price_band(price),
+        math.log1p(price) if price is not None and price > 0 else 0.0,
+    )
     if len(_static_cache) >= _STATIC_MAX:
         _static_cache.clear()
     _static_cache[item] = got
@@ -224,32 +234,31 @@ def request_feature_parts(
         "seq_products": list(recent),
         "seq_cats": seq_cats,
     }
-    items: list[dict[str, Any]] = []
-    for item in request.candidates:
-        static = _item_static(item)
-        leaf, top = static["cat"], static["top"]
-        price = item.price
-        c_cat = cats.get(leaf, 0.0) if leaf else 0.0
-        c_top = cats.get(top, 0.0) if top else 0.0
-        c_brand = brands.get(item.brand, 0.0) if item.brand else 0.0
-        has_ref = price is not None and price > 0 and mean_price is not None and mean_price > 0
-        row = dict(static)
-        row.update(
-            ctx_match=str(_ctx_match(ctx, item)),
-            cat_x_page=f"{leaf}|{page_type}",
-            price_rel=math.log(price / mean_price) if has_ref else 0.0,  # type: ignore[operator]
-            has_price_ref=1.0 if has_ref else 0.0,
-            int_cat=math.log1p(c_cat),
-            int_top=math.log1p(c_top),
-            int_brand=math.log1p(c_brand),
-            share_cat=c_cat / max_cat,
-            share_top=c_top / max_cat,
-            share_brand=c_brand / max_brand,
-            seq_cat_hits=cat_hits[leaf] / SEQ_LEN if leaf else 0.0,
-            seq_top_hits=top_hits[top] / SEQ_LEN if top else 0.0,
-        )
-        items.append(row)
-    return RequestFeatures(shared, items)
+    items = request.candidates
+    columns: dict[str, list[Any]] = (
+        dict(zip(STATIC_FIELDS, map(list, zip(*map(_item_static, items), strict=True)), strict=True))
+        if items
+        else {name: [] for name in STATIC_FIELDS}
+    )
+    leaves, tops = columns["cat"], columns["top"]
+    c_cat = [cats.get(leaf, 0.0) if leaf else 0.0 for leaf in leaves]
+    c_top = [cats.get(top, 0.0) if top else 0.0 for top in tops]
+    c_brand = [brands.get(item.brand, 0.0) if item.brand else 0.0 for item in items]
+    ref = mean_price if mean_price is not None and mean_price > 0 else None
+    prices = [item.price if ref is not None and item.price is not None and item.price > 0 else None for item in items]
+    columns["ctx_match"] = [str(_ctx_match(ctx, item)) for item in items]
+    columns["cat_x_page"] = [f"{leaf}|{page_type}" for leaf in leaves]
+    columns["price_rel"] = [math.log(p / ref) if p is not None else 0.0 for p in prices]  # type: ignore[operator]
+    columns["has_price_ref"] = [0.0 if p is None else 1.0 for p in prices]
+    columns["int_cat"] = [math.log1p(x) for x in c_cat]
+    columns["int_top"] = [math.log1p(x) for x in c_top]
+    columns["int_brand"] = [math.log1p(x) for x in c_brand]
+    columns["share_cat"] = [x / max_cat for x in c_cat]
+    columns["share_top"] = [x / max_cat for x in c_top]
+    columns["share_brand"] = [x / max_brand for x in c_brand]
+    columns["seq_cat_hits"] = [cat_hits[leaf] / SEQ_LEN if leaf else 0.0 for leaf in leaves]
+    columns["seq_top_hits"] = [top_hits[top] / SEQ_LEN if top else 0.0 for top in tops]
+    return RequestFeatures(shared, columns, len(items))
 
 
 def request_features(
@@ -318,16 +327,17 @@ class Encoded:
 
 def encode(rows: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> Encoded:
     """Arrays for feature rows (training: every row whole)."""
-    return encode_parts(RequestFeatures({}, list(rows)), spec)  # type: ignore[arg-type]
+    names = {*spec.sparse, *spec.dense, "seq_products", "seq_cats", "product", "cat"}
+    return encode_parts(RequestFeatures({}, {name: [row.get(name) for row in rows] for name in names}, len(rows)), spec)
 
 
 def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
-    """Arrays for factored rows (serving): a shared field is hashed once for the whole
+    """Arrays for factored features (serving): a shared field is hashed once for the whole
     column, the shared behaviour sequence encoded once for every row. Equal to
     `encode(parts.rows(), spec)`."""
-    shared, items = parts.shared, parts.items
-    n = len(items)
+    shared, columns, n = parts.shared, parts.columns, parts.n
     h = hasher(spec.buckets)
+    missing: list[Any] = [None] * n
 
     def code(prefix: str, v: Any) -> int:
         return h(prefix + str(v)) if v is not None and v != "" else 0
@@ -338,7 +348,7 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
         if name in shared:
             sparse[:, j] = code(prefix, shared[name])
             continue
-        values = [row.get(name) for row in items]
+        values = columns.get(name, missing)
         # hash each distinct value once (ids repeat a lot)
         codes = {v: code(prefix, v) for v in set(values)}
         sparse[:, j] = [codes[v] for v in values]
@@ -347,12 +357,10 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
         if name in shared:
             dense[:, j] = float(shared[name] or 0.0)
         else:
-            dense[:, j] = [float(row.get(name) or 0.0) for row in items]
+            dense[:, j] = [float(v or 0.0) for v in columns.get(name, missing)]
     seq_len = spec.seq_len
     seq_items = np.zeros((n, seq_len), dtype=np.int64)
     seq_cats = np.zeros((n, seq_len), dtype=np.int64)
-    target_item = np.zeros(n, dtype=np.int64)
-    target_cat = np.zeros(n, dtype=np.int64)
     # the same product/category codes are used for targets and the sequence
     pcode: dict[str, int] = {"": 0}
     ccode: dict[str, int] = {"": 0}
@@ -374,8 +382,9 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
             sequence(shared["seq_products"], shared.get("seq_cats") or (), seq_items, seq_cats)
     else:
         done: dict[int, int] = {}  # id(sequence list) → first row encoded with it (rows share it)
-        for i, row in enumerate(items):
-            prods = row.get("seq_products")
+        for i, (prods, cats) in enumerate(
+            zip(columns.get("seq_products", missing), columns.get("seq_cats", missing), strict=True)
+        ):
             if prods:
                 first = done.get(id(prods))
                 if first is not None:
@@ -383,14 +392,13 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
                     seq_cats[i] = seq_cats[first]
                 else:
                     done[id(prods)] = i
-                    sequence(prods, row.get("seq_cats") or (), seq_items[i], seq_cats[i])
-    for i, row in enumerate(items):
-        p = row.get("product") or ""
-        c = row.get("cat") or ""
-        if p not in pcode:
+                    sequence(prods, cats or (), seq_items[i], seq_cats[i])
+    for p in set(columns.get("product", missing)).difference(pcode):
+        if p:
             pcode[p] = h("product=" + p)
-        if c not in ccode:
+    for c in set(columns.get("cat", missing)).difference(ccode):
+        if c:
             ccode[c] = h("cat=" + c)
-        target_item[i] = pcode[p]
-        target_cat[i] = ccode[c]
-    return Encoded(sparse, dense, seq_items, seq_cats, target_item, target_cat)
+    target_item = np.asarray([pcode[p or ""] for p in columns.get("product", missing)], dtype=np.int64)
+    target_cat = np.asarray([ccode[c or ""] for c in columns.get("cat", missing)], dtype=np.int64)
+    return Encoded(sparse, dense, seq_items, seq_cats, target_item.reshape(n), target_cat.reshape(n))

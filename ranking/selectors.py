@@ -42,8 +42,10 @@ class ScoringRequest:
 class ScoredBatch:
     p_click: np.ndarray  # shape (n,), calibrated probabilities
     p_conversion: np.ndarray  # shape (n,), P(conversion | impression)
-    features: list[dict[str, Any]] = field(default_factory=list)  # per candidate, logged in AdDecisionMade
-    shared_features: dict[str, Any] = field(default_factory=dict)  # every candidate's too, logged once
+    # the feature function's output (ranking/features.py), logged in AdDecisionMade: the
+    # candidates' own features as columns (one list per name) and the shared ones once
+    feature_columns: dict[str, list[Any]] = field(default_factory=dict)
+    shared_features: dict[str, Any] = field(default_factory=dict)
 
 
 class Scorer(Protocol):
@@ -66,7 +68,6 @@ class PriorScorer:
         return ScoredBatch(
             p_click=np.full(n, self.p_click),
             p_conversion=np.full(n, self.p_conversion),
-            features=[{} for _ in range(n)],
         )
 
 
@@ -83,10 +84,12 @@ class ModelScorer:
 
         n = len(request.candidates)
         if n == 0:
-            return ScoredBatch(p_click=np.zeros(0), p_conversion=np.zeros(0), features=[])
+            return ScoredBatch(p_click=np.zeros(0), p_conversion=np.zeros(0))
         parts = request_feature_parts(request, products=_recent_product_facts(request))
         p_click, p_conv = self.model.predict(encode_parts(parts, self.model.spec))
-        return ScoredBatch(p_click=p_click, p_conversion=p_conv, features=parts.items, shared_features=parts.shared)
+        return ScoredBatch(
+            p_click=p_click, p_conversion=p_conv, feature_columns=parts.columns, shared_features=parts.shared
+        )
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_serving_parts_encode_exactly_like_the_training_rows() -> None:
     served, trained = encode_parts(parts, spec), encode(request_features(request, products=facts), spec)
     # then the rows training reads back are the served rows, and the arrays are identical
     assert parts.rows() == request_features(request, products=facts)
-    assert "seq_products" in parts.shared and "seq_products" not in parts.items[0]
+    assert "seq_products" in parts.shared and "seq_products" not in parts.columns
     for name in ("sparse", "dense", "seq_items", "seq_cats", "target_item", "target_cat"):
         assert np.array_equal(getattr(served, name), getattr(trained, name)), name
     assert served.seq_items[1, :2].tolist() == served.seq_items[0, :2].tolist() != [0, 0]

@@ -90,6 +90,6 @@ def test_scoring_50_candidates_is_batched_and_fast(seeded: Seeded) -> None:
         batch = scorer.score(request)
     per_call_ms = (time.perf_counter() - t0) / 50 * 1000
     # then one batch holds all 50, with the logged features, well within a web request budget
-    assert batch.p_click.shape == (50,) and len(batch.features) == 50
-    assert batch.features[0]["creative"] == str(cands[0].creative_id)
+    assert batch.p_click.shape == (50,) and len(batch.feature_columns["creative"]) == 50
+    assert batch.feature_columns["creative"][0] == str(cands[0].creative_id)
     assert per_call_ms < 25  # the < 2 ms target is measured in bench/train.py on a quiet box
