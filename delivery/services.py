@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.selectors import DeliveryCampaign, local_day
+from catalog import selectors as catalog
 from profiles import selectors as profiles
 from ranking import selectors as ranking
 from ranking.selectors import ScoringRequest
@@ -117,9 +118,10 @@ def _context_categories(req: RankRequest, snap: state.Snapshot) -> frozenset[str
     if req.category_id:
         cats.add(req.category_id)
     if req.product_id:
-        product = snap.structure.products.get(req.product_id) or state.context_product(req.product_id)
-        if product is not None:
-            cats.update(product.category_path)
+        product = snap.structure.products.get(req.product_id)
+        facts = product or catalog.product_facts_cached([req.product_id]).get(req.product_id)
+        if facts is not None:
+            cats.update(facts.category_path)
     return frozenset(cats)
 
 

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -301,23 +299,12 @@ def refresh_dynamic(at: datetime) -> Snapshot:
         return _snapshot
 
 
-@lru_cache(maxsize=20_000)
-def _context_product(product_id: str, epoch: int) -> ProductInfo | None:
-    return catalog.products_by_id([product_id]).get(product_id)
-
-
-def context_product(product_id: str) -> ProductInfo | None:
-    """A viewed product's facts (its category path) when no creative advertises it,
-    memoised per process for up to 5 minutes: product pages repeat, path edits are rare."""
-    return _context_product(product_id, int(time.monotonic() // 300))
-
-
 def clear_cache() -> None:
     global _snapshot, _placements
     with _lock:
         _snapshot = None
         _placements = {}
-    _context_product.cache_clear()
+    catalog.clear_facts_cache()
 
 
 _placements: dict[str, tuple[datetime, PlacementInfo | None]] = {}

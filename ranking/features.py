@@ -146,6 +146,7 @@ class RequestFeatures:
     shared: dict[str, Any]
     columns: dict[str, list[Any]]
     n: int
+    items: Sequence[CandidateItem] = ()  # the candidates (serving): their static codes are memoised
 
     def rows(self) -> list[dict[str, Any]]:
         names = list(self.columns)
@@ -160,15 +161,18 @@ class RequestFeatures:
 # a candidate's request-independent features, in this order
 STATIC_FIELDS = ("creative", "campaign", "advertiser", "product", "cat", "top", "brand", "price_band", "price_log")
 _STATIC_MAX = 100_000
-_static_cache: dict[CandidateItem, tuple[Any, ...]] = {}
+# memoised per item object (serving scores the same creatives over and over; a reloaded
+# creative is a new object): id(item) → (item, value), the item kept so that its id stays
+# its own while the entry lives
+_static_cache: dict[int, tuple[CandidateItem, tuple[Any, ...]]] = {}
+_static_codes: dict[tuple[int, tuple[str, ...]], dict[int, tuple[CandidateItem, tuple[int, ...]]]] = {}
 
 
 def _item_static(item: CandidateItem) -> tuple[Any, ...]:
-    """STATIC_FIELDS of a candidate (memoised per item: serving scores the same creatives
-    over and over)."""
-    got = _static_cache.get(item)
-    if got is not None:
-        return got
+    """STATIC_FIELDS of a candidate."""
+    entry = _static_cache.get(id(item))
+    if entry is not None and entry[0] is item:
+        return entry[1]
     path = item.category_path
     price = item.price
     got = (
@@ -184,7 +188,7 @@ def _item_static(item: CandidateItem) -> tuple[Any, ...]:
     )
     if len(_static_cache) >= _STATIC_MAX:
         _static_cache.clear()
-    _static_cache[item] = got
+    _static_cache[id(item)] = (item, got)
     return got
 
 
@@ -258,7 +262,7 @@ def request_feature_parts(
     columns["share_brand"] = [x / max_brand for x in c_brand]
     columns["seq_cat_hits"] = [cat_hits[leaf] / SEQ_LEN if leaf else 0.0 for leaf in leaves]
     columns["seq_top_hits"] = [top_hits[top] / SEQ_LEN if top else 0.0 for top in tops]
-    return RequestFeatures(shared, columns, len(items))
+    return RequestFeatures(shared, columns, len(items), items)
 
 
 def request_features(
@@ -343,8 +347,27 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
         return h(prefix + str(v)) if v is not None and v != "" else 0
 
     sparse = np.zeros((n, len(spec.sparse)), dtype=np.int64)
+    static = tuple(name for name in spec.sparse if name in STATIC_FIELDS and name not in shared)
+    if parts.items and static:
+        # the candidates' static fields: codes memoised per item and spec
+        memo = _static_codes.setdefault((spec.buckets, static), {})
+        if len(memo) >= _STATIC_MAX:
+            memo.clear()
+        static_columns = [columns[name] for name in static]
+        prefixes = [name + "=" for name in static]
+        rows = []
+        for i, item in enumerate(parts.items):
+            entry = memo.get(id(item))
+            if entry is None or entry[0] is not item:
+                entry = memo[id(item)] = (item, tuple(map(code, prefixes, (col[i] for col in static_columns))))
+            rows.append(entry[1])
+        sparse[:, [spec.sparse.index(name) for name in static]] = rows
+    else:
+        static = ()
     for j, name in enumerate(spec.sparse):
         prefix = name + "="
+        if name in static:
+            continue
         if name in shared:
             sparse[:, j] = code(prefix, shared[name])
             continue

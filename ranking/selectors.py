@@ -92,66 +92,12 @@ class ModelScorer:
         )
 
 
-@dataclass(frozen=True)
-class _Facts:
-    category_path: tuple[str, ...]
-    brand: str
-    price: float
-
-
-_FACTS_TTL = 600.0
-FACTS_PRELOAD_MAX = 200_000  # catalogues up to this size are read whole into each process
-_facts_cache: dict[str, tuple[float, _Facts | None]] = {}
-_preload: dict[str, Any] = {"started_at": -1e18}
-
-
-def _preload_facts() -> None:
-    """Read the whole catalogue's facts into the cache (a background thread, every
-    _FACTS_TTL): with 100k shoppers nearly every request has a product not cached yet."""
-    from django.db import connection
-
+def _recent_product_facts(request: ScoringRequest) -> dict[str, Any]:
+    """Facts of the shopper's recent products, for the behaviour sequence."""
     from catalog import selectors as catalog
 
-    try:
-        if catalog.product_count() <= FACTS_PRELOAD_MAX:
-            now = time.monotonic()
-            for pid, path, brand, price in catalog.product_facts(limit=FACTS_PRELOAD_MAX):
-                _facts_cache[pid] = (now, _Facts(path, brand, price))
-    except Exception:  # noqa: BLE001 - requests keep reading their misses
-        logger.exception("product facts preload failed")
-    finally:
-        connection.close()
-
-
-def _recent_product_facts(request: ScoringRequest) -> dict[str, _Facts]:
-    """Facts of the shopper's recent products (for the behaviour sequence), cached per
-    process for 10 minutes (the whole catalogue when it is small enough, read in the
-    background); one catalog query for the misses."""
     profile = request.profile
-    pids = tuple(getattr(profile, "recent_products", ()) or ()) if profile is not None else ()
-    if not pids:
-        return {}
-    now = time.monotonic()
-    if now - _preload["started_at"] > _FACTS_TTL:
-        _preload["started_at"] = now
-        threading.Thread(target=_preload_facts, name="product-facts", daemon=True).start()
-    missing = [p for p in pids if p not in _facts_cache or now - _facts_cache[p][0] > _FACTS_TTL]
-    if missing:
-        from catalog import selectors as catalog
-
-        found = catalog.products_by_id(missing)
-        for pid in missing:
-            info = found.get(pid)
-            facts = _Facts(tuple(info.category_path), info.brand, float(info.price)) if info is not None else None
-            _facts_cache[pid] = (now, facts)
-        if len(_facts_cache) > 200_000:
-            _facts_cache.clear()
-    out: dict[str, _Facts] = {}
-    for pid in pids:
-        entry = _facts_cache.get(pid)
-        if entry is not None and entry[1] is not None:
-            out[pid] = entry[1]
-    return out
+    return catalog.product_facts_cached(getattr(profile, "recent_products", ()) or ()) if profile is not None else {}
 
 
 _lock = threading.Lock()

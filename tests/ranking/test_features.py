@@ -80,6 +80,8 @@ def test_serving_parts_encode_exactly_like_the_training_rows() -> None:
     # then the rows training reads back are the served rows, and the arrays are identical
     assert parts.rows() == request_features(request, products=facts)
     assert "seq_products" in parts.shared and "seq_products" not in parts.columns
+    again = encode_parts(request_feature_parts(request, products=facts), spec)  # memoised static codes
     for name in ("sparse", "dense", "seq_items", "seq_cats", "target_item", "target_cat"):
         assert np.array_equal(getattr(served, name), getattr(trained, name)), name
+        assert np.array_equal(getattr(again, name), getattr(trained, name)), name
     assert served.seq_items[1, :2].tolist() == served.seq_items[0, :2].tolist() != [0, 0]
