@@ -82,7 +82,7 @@ def candidate_log(
     advertiser_ids: Sequence[int],
     scores: Mapping[int, tuple[float, float, float]],
     values: Mapping[int, float],
-    features: Mapping[str, list[Any]],
+    features: Mapping[str, Any],
     sources: Mapping[int, set[str]],
     distance: Mapping[int, float],
     reasons: Sequence[str | None],
@@ -92,7 +92,8 @@ def candidate_log(
     ones, with the scorer's feature columns, sources and ANN distance as features."""
     k = len(ineligible)
     none: list[Any] = [None] * k
-    feature_cols = {name: none + col for name, col in features.items()}
+    # a column is a list or a float32 array (ranking.selectors.ScoredBatch)
+    feature_cols = {name: none + list(col) for name, col in features.items()} if k else dict(features)
     feature_cols["sources"] = none + [sorted(sources[cid]) for cid in ids]
     if distance:
         feature_cols["ann_distance"] = none + [distance.get(cid) for cid in ids]

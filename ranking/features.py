@@ -114,19 +114,27 @@ def _top(path: Sequence[str]) -> str:
     return path[0] if path else ""
 
 
-def _ctx_match(context: Mapping[str, Any], item: CandidateItem) -> int:
-    """3 same product, 2 same leaf category, 1 same top category, 0 none/unknown."""
-    if item.product_id and context.get("product_id") == item.product_id:
-        return 3
+def _ctx_matches(
+    context: Mapping[str, Any], items: Sequence[CandidateItem], leaves: Sequence[str], tops: Sequence[str]
+) -> list[str]:
+    """Per candidate: "3" same product, "2" same leaf category, "1" same top category, "0"
+    none/unknown."""
+    ctx_pid = context.get("product_id")
     ctx_cat = context.get("category_id")
-    if not ctx_cat or not item.category_path:
-        return 0
-    if ctx_cat == _leaf(item.category_path):
-        return 2
     ctx_top = context.get("category_top")
-    if ctx_cat in item.category_path or (ctx_top and ctx_top == _top(item.category_path)):
-        return 1
-    return 0
+    out = []
+    for item, leaf, top in zip(items, leaves, tops, strict=True):
+        if item.product_id and ctx_pid == item.product_id:
+            out.append("3")
+        elif not ctx_cat or not item.category_path:
+            out.append("0")
+        elif ctx_cat == leaf:
+            out.append("2")
+        elif ctx_cat in item.category_path or (ctx_top and ctx_top == top):
+            out.append("1")
+        else:
+            out.append("0")
+    return out
 
 
 def _price_band(price: float | None) -> str:
@@ -250,7 +258,7 @@ def request_feature_parts(
     c_brand = [brands.get(item.brand, 0.0) if item.brand else 0.0 for item in items]
     ref = mean_price if mean_price is not None and mean_price > 0 else None
     prices = [item.price if ref is not None and item.price is not None and item.price > 0 else None for item in items]
-    columns["ctx_match"] = [str(_ctx_match(ctx, item)) for item in items]
+    columns["ctx_match"] = _ctx_matches(ctx, items, leaves, tops)
     columns["cat_x_page"] = [f"{leaf}|{page_type}" for leaf in leaves]
     columns["price_rel"] = [math.log(p / ref) if p is not None else 0.0 for p in prices]  # type: ignore[operator]
     columns["has_price_ref"] = [0.0 if p is None else 1.0 for p in prices]

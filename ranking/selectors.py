@@ -43,8 +43,9 @@ class ScoredBatch:
     p_click: np.ndarray  # shape (n,), calibrated probabilities
     p_conversion: np.ndarray  # shape (n,), P(conversion | impression)
     # the feature function's output (ranking/features.py), logged in AdDecisionMade: the
-    # candidates' own features as columns (one list per name) and the shared ones once
-    feature_columns: dict[str, list[Any]] = field(default_factory=dict)
+    # candidates' own features as columns (one list or float32 array per name) and the
+    # shared ones once
+    feature_columns: dict[str, Any] = field(default_factory=dict)
     shared_features: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,10 +87,16 @@ class ModelScorer:
         if n == 0:
             return ScoredBatch(p_click=np.zeros(0), p_conversion=np.zeros(0))
         parts = request_feature_parts(request, products=_recent_product_facts(request))
-        p_click, p_conv = self.model.predict(encode_parts(parts, self.model.spec))
-        return ScoredBatch(
-            p_click=p_click, p_conversion=p_conv, feature_columns=parts.columns, shared_features=parts.shared
-        )
+        enc = encode_parts(parts, self.model.spec)
+        p_click, p_conv = self.model.predict(enc)
+        # the candidates' dense features are logged as the float32 the model read: exact
+        # for training, and about half the digits of float64 in the decision's JSON
+        columns: dict[str, Any] = dict(parts.columns)
+        dense = np.ascontiguousarray(enc.dense.T)
+        for j, name in enumerate(self.model.spec.dense):
+            if name in columns:
+                columns[name] = dense[j]
+        return ScoredBatch(p_click=p_click, p_conversion=p_conv, feature_columns=columns, shared_features=parts.shared)
 
 
 def _recent_product_facts(request: ScoringRequest) -> dict[str, Any]:

@@ -59,7 +59,8 @@ def _default(obj: Any) -> Any:
 
 
 def to_json(obj: Any) -> str:
-    return orjson.dumps(obj, default=_default).decode()
+    """JSON text of a payload; numpy arrays (a decision's float32 feature columns) as lists."""
+    return orjson.dumps(obj, default=_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 _COPY_SQL = (

@@ -3,9 +3,11 @@ promoted model without a restart."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
+import numpy as np
 import pytest
 
 from ranking import selectors, services
@@ -92,4 +94,16 @@ def test_scoring_50_candidates_is_batched_and_fast(seeded: Seeded) -> None:
     # then one batch holds all 50, with the logged features, well within a web request budget
     assert batch.p_click.shape == (50,) and len(batch.feature_columns["creative"]) == 50
     assert batch.feature_columns["creative"][0] == str(cands[0].creative_id)
+    # and the logged features, read back as training reads them (JSON, merged with the
+    # shared part), encode to exactly the arrays the model scored
+    from adplatform.eventlog.services import to_json
+    from ranking.features import encode, encode_parts, request_feature_parts
+
+    logged = json.loads(to_json(batch.feature_columns))
+    rows = [{**batch.shared_features, **{k: col[i] for k, col in logged.items()}} for i in range(50)]
+    spec = scorer.model.spec
+    served = encode_parts(request_feature_parts(request, products=selectors._recent_product_facts(request)), spec)
+    trained = encode(rows, spec)
+    assert np.array_equal(trained.sparse, served.sparse) and np.array_equal(trained.dense, served.dense)
+    assert np.array_equal(trained.seq_items, served.seq_items)
     assert per_call_ms < 25  # the < 2 ms target is measured in bench/train.py on a quiet box
