@@ -6,10 +6,12 @@ eCPM (value of 1000 impressions): cpm → bid; cpc → bid · p_click · 1000;
 cpa → bid · p_conversion · 1000, where p_conversion is P(conversion | impression)
 (= p_click · P(conversion | click); ranking.selectors.ScoredBatch).
 
-Rank score = eCPM + λ · value, value = p_conversion · order value · 1000 (the revenue the
-advertiser expects from 1000 impressions). The k-th winner pays the least eCPM that keeps
-its score above the next one: max(floor, min(own eCPM, score of the (k+1)-th − λ · own
-value)); with λ = 0 this is the plain eCPM GSP."""
+Rank score = eCPM + λ · value + μ · p_click · 1000, value = p_conversion · order value ·
+1000 (the revenue the advertiser expects from 1000 impressions), μ a money value of a
+shopper's click (relevance: what an ad the shopper wants is worth to the marketplace
+beyond its price, ADR 0045). The k-th winner pays the least eCPM that keeps its score
+above the next one: max(floor, min(own eCPM, score of the (k+1)-th − own bonus)), the
+bonus being λ · value + μ · p_click · 1000; with λ = μ = 0 this is the plain eCPM GSP."""
 
 from __future__ import annotations
 
@@ -72,8 +74,12 @@ def order_value(product: ProductInfo | None, bid_currency: str) -> Decimal | Non
     return product.price
 
 
-def rank_score(b: Bid, value_weight: float) -> float:
-    return b.ecpm + value_weight * b.value
+def _bonus(b: Bid, value_weight: float, click_weight: float) -> float:
+    return value_weight * b.value + click_weight * 1000.0 * b.p_click
+
+
+def rank_score(b: Bid, value_weight: float, click_weight: float = 0.0) -> float:
+    return b.ecpm + _bonus(b, value_weight, click_weight)
 
 
 def _per_unit_factor(b: Bid) -> float:
@@ -93,10 +99,9 @@ def price_in_unit(b: Bid, ecpm: float) -> Decimal:
     return min(price, b.bid)
 
 
-def rank_order(bids: Sequence[Bid], value_weight: float = 0.0) -> list[Bid]:
-    """Highest rank score (eCPM + value_weight · value) first; ties go to the lower
-    creative id (deterministic)."""
-    return sorted(bids, key=lambda b: (-rank_score(b, value_weight), b.creative_id))
+def rank_order(bids: Sequence[Bid], value_weight: float = 0.0, click_weight: float = 0.0) -> list[Bid]:
+    """Highest rank score first; ties go to the lower creative id (deterministic)."""
+    return sorted(bids, key=lambda b: (-rank_score(b, value_weight, click_weight), b.creative_id))
 
 
 def run_auction(
@@ -107,12 +112,13 @@ def run_auction(
     one_per_advertiser: bool = True,
     presorted: bool = False,
     value_weight: float = 0.0,
+    click_weight: float = 0.0,
 ) -> tuple[list[Win], dict[int, str]]:
-    """GSP on the rank score eCPM + value_weight · value: bids whose eCPM is below the
-    floor (reserve) are out; with `one_per_advertiser` only each advertiser's best bid
-    competes; the k-th winner pays the least eCPM that keeps its score at the (k+1)-th
-    competing bid's, max(floor, min(own eCPM, next score − value_weight · own value)),
-    converted to its bid unit (value_weight 0: the next bid's eCPM). Returns (winners,
+    """GSP on the rank score eCPM + value_weight · value + click_weight · p_click · 1000:
+    bids whose eCPM is below the floor (reserve) are out; with `one_per_advertiser` only
+    each advertiser's best bid competes; the k-th winner pays the least eCPM that keeps its
+    score at the (k+1)-th competing bid's, max(floor, min(own eCPM, next score − own
+    bonus)), converted to its bid unit (both weights 0: the next bid's eCPM). Returns (winners,
     {creative_id: reason} for the losers: "below_floor", "advertiser_already_shown",
     "outbid").
 
@@ -122,7 +128,7 @@ def run_auction(
     lost: dict[int, str] = {}
     competing: list[Bid] = []
     advertisers: set[int] = set()
-    for b in bids if presorted else rank_order(bids, value_weight):
+    for b in bids if presorted else rank_order(bids, value_weight, click_weight):
         if b.ecpm <= 0 or b.ecpm < floor:
             lost[b.creative_id] = "below_floor"
         elif one_per_advertiser and b.advertiser_id in advertisers:
@@ -132,15 +138,15 @@ def run_auction(
             advertisers.add(b.advertiser_id)
     wins = []
     for i, b in enumerate(competing[:slots]):
-        nxt = rank_score(competing[i + 1], value_weight) if i + 1 < len(competing) else 0.0
-        clearing = max(min(nxt - value_weight * b.value, b.ecpm), floor)
+        nxt = rank_score(competing[i + 1], value_weight, click_weight) if i + 1 < len(competing) else 0.0
+        clearing = max(min(nxt - _bonus(b, value_weight, click_weight), b.ecpm), floor)
         wins.append(
             Win(
                 bid=b,
                 position=i + 1,
                 clearing_ecpm=clearing,
                 price=price_in_unit(b, clearing),
-                score=rank_score(b, value_weight),
+                score=rank_score(b, value_weight, click_weight),
             )
         )
     for b in competing[slots:]:

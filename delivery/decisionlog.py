@@ -42,6 +42,7 @@ def decision_event(
     segment: str | None,
     consent: bool,
     value_weight: float = 0.0,
+    click_value: float = 0.0,
 ) -> NewEvent:
     meta: dict[str, Any] = {"source": "rank"}
     if session_id:
@@ -65,6 +66,7 @@ def decision_event(
             "segment": segment,
             "consent": consent,
             "value_weight": value_weight,
+            "click_value": click_value,
         },
         occurred_at=at,
         event_id=uuid.UUID(hex=request_id) if len(request_id) == 32 else uuid.uuid4(),

@@ -434,6 +434,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         bids = _with_explorer(bids, structure, rng)
     # baselines rank by their own rule and keep the plain eCPM prices (ADR 0040, 0044)
     value_weight = settings.DELIVERY_VALUE_WEIGHT if req.policy == "auto" else 0.0
+    click_weight = settings.DELIVERY_CLICK_VALUE if req.policy == "auto" else 0.0
     order: list[Bid] = bids  # random: the random draw's order
     if req.policy == "popular":
         order = sorted(bids, key=lambda b: (-structure.popularity(b.creative_id), b.creative_id))
@@ -445,6 +446,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         one_per_advertiser=settings.DELIVERY_ONE_AD_PER_ADVERTISER and not rerank,
         presorted=req.policy != "auto",
         value_weight=value_weight,
+        click_weight=click_weight,
     )
 
     request_id = uuid.uuid4().hex
@@ -523,6 +525,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         segment=ctx.segment,
         consent=consent,
         value_weight=value_weight,
+        click_value=click_weight,
     )
     decision_record(event, wait=now is not None)
     return RankResult(request_id=request_id, model_version=scorer.version, ads=ads)

@@ -87,7 +87,7 @@ AD_DECISION_MADE = register(
         },
         personal=True,
         erasure_keeps=frozenset(
-            {"request_id", "placement", "page_type", "model_version", "limit", "winners", "value_weight"}
+            {"request_id", "placement", "page_type", "model_version", "limit", "winners", "value_weight", "click_value"}
         ),
     )
 )

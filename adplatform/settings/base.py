@@ -253,10 +253,13 @@ DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # impressions (p_conversion · product price · 1000), GSP prices in the same score (ADR 0044);
 # 0 ranks and prices on eCPM alone.
 DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.4)
-# Even pacing: seconds between controller updates of the delivery probability.
+# μ: money value of a shopper's expected click added to the auto policy's rank score
+# (eCPM + λ · value + μ · p_click · 1000), ADR 0045
+DELIVERY_CLICK_VALUE = env.float("DELIVERY_CLICK_VALUE", default=0.0)
 # /rank on the live clock hands its decision to a per-process writer thread that appends
 # queued decisions in one transaction (ADR 0058); False: every request appends its own
 DELIVERY_DECISION_LOG_GROUPED = env.bool("DELIVERY_DECISION_LOG_GROUPED", default=True)
+# Even pacing: seconds between controller updates of the delivery probability.
 DELIVERY_PACING_INTERVAL_SECONDS = env.float("DELIVERY_PACING_INTERVAL_SECONDS", default=60.0)
 # on the live clock the tick runs in a thread of its own, not on the request that finds it due
 DELIVERY_PACING_TICK_BACKGROUND = env.bool("DELIVERY_PACING_TICK_BACKGROUND", default=True)
