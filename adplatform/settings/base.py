@@ -255,7 +255,7 @@ DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.4)
 # μ: money value of a shopper's expected click added to the auto policy's rank score
 # (eCPM + λ · value + μ · p_click · 1000), ADR 0045
-DELIVERY_CLICK_VALUE = env.float("DELIVERY_CLICK_VALUE", default=0.0)
+DELIVERY_CLICK_VALUE = env.float("DELIVERY_CLICK_VALUE", default=10.0)
 # /rank on the live clock hands its decision to a per-process writer thread that appends
 # queued decisions in one transaction (ADR 0058); False: every request appends its own
 DELIVERY_DECISION_LOG_GROUPED = env.bool("DELIVERY_DECISION_LOG_GROUPED", default=True)

@@ -30,6 +30,7 @@ def _fresh_serving_state(settings: Any) -> Iterator[None]:
     settings.DELIVERY_SPEND_TTL_SECONDS = 0
     settings.DELIVERY_EXPLORATION_RATE = 0.0
     settings.DELIVERY_VALUE_WEIGHT = 0.05  # hand-computed prices below; tests that need another λ set it
+    settings.DELIVERY_CLICK_VALUE = 0.0  # likewise μ
     settings.AUTO_APPROVE_CREATIVES = False
     state.clear_cache()
     profiles.clear_caches()

@@ -1,6 +1,6 @@
 """The auction's prices, computed by hand: GSP over slots, floor as reserve, prices in the
 bid's unit, rounding up, never above the bid, one ad per advertiser; the value-aware rank
-score eCPM + λ · value and its prices (ADR 0044)."""
+score eCPM + λ · value (ADR 0044) and + μ · p_click · 1000 (ADR 0045), and their prices."""
 
 from __future__ import annotations
 
@@ -180,3 +180,23 @@ def test_presorted_with_value_weight_still_caps_each_price_at_its_own_ecpm() -> 
     a, b = bid(1, "cpc", "0.50", 0.02, 0.002, order="20.00"), bid(2, "cpm", "12.00")
     wins, _ = run_auction([b, a], slots=2, floor_cpm=Decimal("1.00"), presorted=True, value_weight=0.1)
     assert [(w.bid.creative_id, w.price) for w in wins] == [(2, Decimal("12.0000")), (1, Decimal("0.0500"))]
+
+
+def test_click_value_ranks_the_likelier_click_first_and_it_pays_less() -> None:
+    # given A: cpm 10.00 at p_click 1 %, B: cpc 0.40 at p_click 3 % (eCPM 12), C: cpm 11.00 at 2 %
+    a = bid(1, "cpm", "10.00", 0.01)
+    b = bid(2, "cpc", "0.40", 0.03)
+    c = bid(3, "cpm", "11.00", 0.02)
+    # when μ = 0.2 per click: scores A 10 + 2 = 12, B 12 + 6 = 18, C 11 + 4 = 15
+    wins, lost = run_auction([a, b, c], slots=2, floor_cpm=Decimal("1.00"), click_weight=0.2)
+    # then B keeps the top slot paying eCPM 15 − 6 = 9: 9 / (1000 × 3 %) = 0.30 per click, and
+    # C pays A's score 12 less its own bonus 4 = 8 (cpm, under its bid of 11)
+    assert [(w.bid.creative_id, w.clearing_ecpm, w.price) for w in wins] == [
+        (2, pytest.approx(9.0), Decimal("0.3000")),
+        (3, pytest.approx(8.0), Decimal("8.0000")),
+    ]
+    assert [w.score for w in wins] == [pytest.approx(18.0), pytest.approx(15.0)]
+    assert lost == {1: "outbid"}
+    # and without the click value the plain eCPM order returns: B 12, C 11, A 10
+    plain, _ = run_auction([a, b, c], slots=2, floor_cpm=Decimal("1.00"))
+    assert [(w.bid.creative_id, w.price) for w in plain] == [(2, Decimal("0.3667")), (3, Decimal("10.0000"))]

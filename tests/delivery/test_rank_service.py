@@ -314,13 +314,25 @@ def test_auto_ranks_by_ecpm_plus_weighted_value_and_prices_to_keep_the_slot(worl
     assert [e.data["value_weight"] for e in decisions()] == [0.05, 0.0]
 
 
-def test_baselines_ignore_the_value_weight(world: Any, settings: Any) -> None:
+def test_baselines_ignore_the_value_weight_and_the_click_value(world: Any, settings: Any) -> None:
     a, b = value_vs_bid(world)
     settings.DELIVERY_VALUE_WEIGHT = 0.05
+    settings.DELIVERY_CLICK_VALUE = 5.0
     # popular with no stats ties on the prior: lower id A first, priced as before: min(own 10, next 12) = 10
     [ad] = rank(limit=1, policy="popular").ads
     assert (ad.creative_id, ad.charge) == (a, Decimal("0.5000"))
-    assert decisions()[0].data["value_weight"] == 0.0
+    assert (decisions()[0].data["value_weight"], decisions()[0].data["click_value"]) == (0.0, 0.0)
+
+
+def test_auto_adds_the_click_value_to_the_score_and_discounts_it_from_the_price(world: Any, settings: Any) -> None:
+    a, b = value_vs_bid(world)
+    # given λ = 0 and μ = 0.1 per click, both at the prior p_click 2 %: A 10 + 2 = 12, B 12 + 2 = 14
+    settings.DELIVERY_VALUE_WEIGHT = 0.0
+    settings.DELIVERY_CLICK_VALUE = 0.1
+    [ad] = rank(limit=1).ads
+    # then B wins and pays the eCPM that keeps it at A's score: 12 − 2 = 10 → 10 / 20 = 0.50 per click
+    assert (ad.creative_id, ad.charge) == (b, Decimal("0.5000"))
+    assert decisions()[0].data["click_value"] == 0.1
 
 
 def test_exploration_is_bounded_by_the_rate(world: Any, settings: Any) -> None:
