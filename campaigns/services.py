@@ -781,7 +781,7 @@ def budget_charge(*, campaign_id: int, amount: Decimal, at: datetime) -> ChargeO
     }
     with transaction.atomic(savepoint=False), connection.cursor() as cur:
         if amount > 0:
-            for _attempt in range(2):
+            for attempt in range(2):
                 cur.execute(_CHARGE_SQL, params)
                 daily_spent, total_spent = cur.fetchone()
                 if daily_spent is not None and total_spent is not None:
@@ -795,9 +795,12 @@ def budget_charge(*, campaign_id: int, amount: Decimal, at: datetime) -> ChargeO
                         " WHERE campaign_id = %(campaign)s AND day = %(day)s",
                         params,
                     )
+                if attempt:
+                    break  # the rows exist and a budget refused the charge: it is used up
+                # a missing row (the campaign's first charge of the day or ever): create it and
+                # charge again — also when a concurrent first charge created it meanwhile (its
+                # INSERT made ours wait for its commit and do nothing): then the rows exist too
                 cur.execute(_ENSURE_ROWS_SQL, params)
-                if not cur.fetchone()[0]:
-                    break  # both rows existed: a budget is used up
         daily_spent, total_spent = _spent(cur, campaign_id, day)
         exhausted = amount > 0 or _exhausted(daily_spent, total_spent, daily_budget, total_budget)
         return ChargeOutcome(Decimal(0), daily_spent, total_spent, exhausted)

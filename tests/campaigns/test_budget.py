@@ -4,6 +4,7 @@ over a budget, under real concurrency (real Postgres, real threads)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -117,3 +118,38 @@ def test_concurrent_charges_never_overspend_by_more_than_one_charge(
     assert Decimal("5.00") <= total < Decimal("5.00") + amount
     assert total == Decimal("5.10")  # 17 charges: 16 × 0.30 = 4.80 < 5.00, the 17th passes
     assert CampaignDaySpend.objects.get(campaign_id=cid).spent == total
+
+
+def test_concurrent_first_charges_of_a_day_are_all_charged(make_advertiser: Callable, make_campaign: Callable) -> None:
+    # given a campaign with room in its budgets and no spend row for the day yet, and 8 threads
+    # that each charge once at the same moment, holding their transaction open for a while (as
+    # the tracking transaction does while it appends the ad event)
+    adv = make_advertiser()
+    cid = make_campaign(adv, bid=Decimal("0.30"), daily_budget=Decimal("100.00"), total_budget=Decimal("1000.00"))
+    at = datetime(2026, 3, 3, 12, tzinfo=UTC)
+    barrier = threading.Barrier(8)
+    charged: list[Decimal] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                out = services.budget_charge(campaign_id=cid, amount=Decimal("0.30"), at=at)
+                time.sleep(0.2)
+            charged.append(out.charged)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # then none of them lost its charge to the one that created the day's row
+    assert errors == []
+    assert sorted(charged) == [Decimal("0.30")] * 8
+    assert CampaignDaySpend.objects.get(campaign_id=cid, day=at.date()).spent == Decimal("2.40")
+    assert CampaignSpend.objects.get(campaign_id=cid).spent == Decimal("2.40")
