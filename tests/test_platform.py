@@ -31,6 +31,26 @@ def test_openapi_schema_and_docs_ui_are_served_without_a_cdn(http: Any) -> None:
     schema = http.get("/api/schema/", headers={"Accept": "application/json"})
     assert schema.status_code == 200
     assert "/api/v1/events" in schema.text and "/api/v1/catalog/products" in schema.text
+    # every endpoint's own body (each API class nests an InputSerializer/OutputSerializer),
+    # not one "Input" component shared by all, and the bearer key as the security scheme
+    doc = schema.json()
+    components = doc["components"]["schemas"]
+    rank = doc["paths"]["/api/v1/rank"]["post"]
+    assert rank["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/RankDecideApiInput"
+    }
+    assert "placement" in components["RankDecideApiInput"]["properties"]
+    assert "products" in components["ProductsUpsertApiInput"]["properties"]
+    assert "Input" not in components and "Output" not in components
+    assert doc["components"]["securitySchemes"] == {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A platform API key (scopes) or an advertiser token.",
+        }
+    }
+    assert rank["security"] == [{"bearer": []}]
+    assert doc["paths"]["/api/v1/events"]["post"]["security"] == [{"bearer": []}]
     docs = http.get("/api/docs/")
     assert docs.status_code == 200
     sources = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
