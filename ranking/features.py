@@ -356,20 +356,24 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
 
     sparse = np.zeros((n, len(spec.sparse)), dtype=np.int64)
     static = tuple(name for name in spec.sparse if name in STATIC_FIELDS and name not in shared)
+    targets: np.ndarray | None = None
     if parts.items and static:
-        # the candidates' static fields: codes memoised per item and spec
+        # the candidates' static fields and their target product/category codes, memoised
+        # per item and spec
         memo = _static_codes.setdefault((spec.buckets, static), {})
         if len(memo) >= _STATIC_MAX:
             memo.clear()
-        static_columns = [columns[name] for name in static]
-        prefixes = [name + "=" for name in static]
+        static_columns = [columns[name] for name in (*static, "product", "cat")]
+        prefixes = [*(name + "=" for name in static), "product=", "cat="]
         rows = []
         for i, item in enumerate(parts.items):
             entry = memo.get(id(item))
             if entry is None or entry[0] is not item:
                 entry = memo[id(item)] = (item, tuple(map(code, prefixes, (col[i] for col in static_columns))))
             rows.append(entry[1])
-        sparse[:, [spec.sparse.index(name) for name in static]] = rows
+        block = np.array(rows, dtype=np.int64).reshape(n, len(prefixes))
+        sparse[:, [spec.sparse.index(name) for name in static]] = block[:, : len(static)]
+        targets = block[:, len(static) :]
     else:
         static = ()
     for j, name in enumerate(spec.sparse):
@@ -424,6 +428,8 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
                 else:
                     done[id(prods)] = i
                     sequence(prods, cats or (), seq_items[i], seq_cats[i])
+    if targets is not None:
+        return Encoded(sparse, dense, seq_items, seq_cats, targets[:, 0].copy(), targets[:, 1].copy())
     for p in set(columns.get("product", missing)).difference(pcode):
         if p:
             pcode[p] = h("product=" + p)

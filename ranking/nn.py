@@ -153,16 +153,26 @@ class DinEsmm(nn.Module):
     def forward(self, sparse, dense, seq_items, seq_cats, t_item, t_cat):  # type: ignore[no-untyped-def]
         n_f, n_l = sparse.shape[1], seq_items.shape[1]
         ids = torch.cat([sparse, t_item.unsqueeze(1), t_cat.unsqueeze(1), seq_items, seq_cats], dim=1)
-        # one lookup of the batch's distinct ids: the sparse gradient then has one row per
-        # distinct id (cheap to coalesce), and ids repeat a lot within a batch
-        uniq, inv = torch.unique(ids, return_inverse=True)
-        table = self.emb(uniq)  # (U, d)
-        self.batch_table = table  # for the mini-batch-aware L2 penalty (rows of this batch only)
-        # gather each part from the small table (slicing one big gathered tensor would make
-        # every slice's backward zero-fill and add a full (B, F + 2 + 2L, d) gradient)
-        e = table[inv[:, :n_f]]  # (B, F, d)
-        q = table[inv[:, n_f]] + table[inv[:, n_f + 1]]  # (B, d)
-        k = table[inv[:, n_f + 2 : n_f + 2 + n_l]] + table[inv[:, n_f + 2 + n_l :]]  # (B, L, d)
+        if torch.is_grad_enabled():
+            # one lookup of the batch's distinct ids: the sparse gradient then has one row per
+            # distinct id (cheap to coalesce), and ids repeat a lot within a batch
+            uniq, inv = torch.unique(ids, return_inverse=True)
+            table = self.emb(uniq)  # (U, d)
+            self.batch_table = table  # for the mini-batch-aware L2 penalty (rows of this batch only)
+            # gather each part from the small table (slicing one big gathered tensor would make
+            # every slice's backward zero-fill and add a full (B, F + 2 + 2L, d) gradient)
+            e = table[inv[:, :n_f]]  # (B, F, d)
+            q = table[inv[:, n_f]] + table[inv[:, n_f + 1]]  # (B, d)
+            k = table[inv[:, n_f + 2 : n_f + 2 + n_l]] + table[inv[:, n_f + 2 + n_l :]]  # (B, L, d)
+            wide = self.wide(uniq)[inv[:, :n_f]].sum(dim=(1, 2))
+        else:
+            # inference (serving, evaluation): no gradient to keep small, and the sort behind
+            # unique() was a quarter of a /rank forward; the same rows, so the same outputs
+            emb = self.emb(ids)  # (B, F + 2 + 2L, d)
+            e = emb[:, :n_f]
+            q = emb[:, n_f] + emb[:, n_f + 1]
+            k = emb[:, n_f + 2 : n_f + 2 + n_l] + emb[:, n_f + 2 + n_l :]
+            wide = self.wide(sparse).sum(dim=(1, 2))
         mask = seq_items != 0
         h = torch.relu(self.att_q(q).unsqueeze(1) + self.att_k(k) + self.att_p(q.unsqueeze(1) * k))
         logits = self.att_out(h).squeeze(-1)  # (B, L)
@@ -175,7 +185,6 @@ class DinEsmm(nn.Module):
             m = mask.unsqueeze(-1).to(k.dtype)
             parts.append((k * m).sum(1) / m.sum(1).clamp(min=1.0))
         x = torch.cat(parts, dim=1)
-        wide = self.wide(uniq)[inv[:, :n_f]].sum(dim=(1, 2))
         ctr = self.ctr(x).squeeze(-1) + wide + self.ctr_bias
         cvr = self.cvr(x).squeeze(-1) + self.cvr_bias
         return ctr, cvr

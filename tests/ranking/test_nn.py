@@ -54,6 +54,23 @@ def test_bf16_autocast_forward_runs_on_cpu_like_the_cuda_path() -> None:
     assert torch.allclose(ref, low.float(), atol=0.1)
 
 
+def test_the_inference_forward_equals_the_training_forward() -> None:
+    # given a model with trained-looking (random, non-zero) embeddings
+    enc, _, _ = _data(64, 1)
+    torch.manual_seed(0)
+    model = rnn.DinEsmm(SPEC.buckets, len(SPEC.sparse), len(SPEC.dense))
+    with torch.no_grad():
+        model.wide.weight.normal_(std=0.1)
+    data = rnn.to_tensors(enc, rnn.device_plan("cpu"))
+    # when the same batch goes through the training path (unique ids, gradients on) and
+    # the inference path (direct lookups)
+    train_ctr, train_cvr = model(*data)
+    with torch.inference_mode():
+        infer_ctr, infer_cvr = model(*data)
+    # then the outputs are the same numbers
+    assert torch.equal(train_ctr.detach(), infer_ctr) and torch.equal(train_cvr.detach(), infer_cvr)
+
+
 def test_platt_calibration_reduces_calibration_error() -> None:
     # given scores that are overconfident (logits twice the true ones, shifted)
     rng = np.random.default_rng(1)
