@@ -75,6 +75,35 @@ def test_unknown_campaign_is_not_found(db: None) -> None:
         services.budget_charge(campaign_id=999_999, amount=Decimal(1), at=datetime.now(UTC))
 
 
+def _charge_in_threads(n: int, charge_once: Callable[[], Decimal], times: int = 1) -> list[Decimal]:
+    """n threads released together, each calling `charge_once` `times` times on its own
+    connection; the charges, in completion order (a thread's error fails the test)."""
+    barrier = threading.Barrier(n)
+    charged: list[Decimal] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            for _ in range(times):
+                got = charge_once()
+                with lock:
+                    charged.append(got)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return charged
+
+
 @pytest.mark.parametrize(
     "budgets",
     [{"daily_budget": Decimal("5.00"), "total_budget": None}, {"daily_budget": None, "total_budget": Decimal("5.00")}],
@@ -87,31 +116,13 @@ def test_concurrent_charges_never_overspend_by_more_than_one_charge(
     cid = make_campaign(adv, bid=Decimal("0.30"), **budgets)
     at = datetime(2026, 3, 2, 12, tzinfo=UTC)
     amount = Decimal("0.30")
-    barrier = threading.Barrier(16)
-    charged: list[Decimal] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
 
-    def worker() -> None:
-        try:
-            barrier.wait()
-            for _ in range(20):
-                with transaction.atomic():
-                    out = services.budget_charge(campaign_id=cid, amount=amount, at=at)
-                with lock:
-                    charged.append(out.charged)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def charge() -> Decimal:
+        with transaction.atomic():
+            return services.budget_charge(campaign_id=cid, amount=amount, at=at).charged
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    charged = _charge_in_threads(16, charge, times=20)
     # then every attempt got an answer, and spend went over 5.00 by less than one charge
-    assert errors == []
     assert len(charged) == 320
     total = CampaignSpend.objects.get(campaign_id=cid).spent
     assert total == sum(charged)
@@ -127,29 +138,15 @@ def test_concurrent_first_charges_of_a_day_are_all_charged(make_advertiser: Call
     adv = make_advertiser()
     cid = make_campaign(adv, bid=Decimal("0.30"), daily_budget=Decimal("100.00"), total_budget=Decimal("1000.00"))
     at = datetime(2026, 3, 3, 12, tzinfo=UTC)
-    barrier = threading.Barrier(8)
-    charged: list[Decimal] = []
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                out = services.budget_charge(campaign_id=cid, amount=Decimal("0.30"), at=at)
-                time.sleep(0.2)
-            charged.append(out.charged)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def charge() -> Decimal:
+        with transaction.atomic():
+            out = services.budget_charge(campaign_id=cid, amount=Decimal("0.30"), at=at)
+            time.sleep(0.2)
+        return out.charged
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    charged = _charge_in_threads(8, charge)
     # then none of them lost its charge to the one that created the day's row
-    assert errors == []
     assert sorted(charged) == [Decimal("0.30")] * 8
     assert CampaignDaySpend.objects.get(campaign_id=cid, day=at.date()).spent == Decimal("2.40")
     assert CampaignSpend.objects.get(campaign_id=cid).spent == Decimal("2.40")
