@@ -82,7 +82,8 @@ def breakdown(
         "formula": _FORMULA[b.bid_model],
         "ecpm": round(b.ecpm, 6),
         "value": round(b.value, 6),  # p_conversion × order value × 1000 (ADR 0044)
-        "rank_score": round(win.score, 6),  # ecpm + DELIVERY_VALUE_WEIGHT × value (auto; baselines: 0 × value)
+        # ecpm + λ × value + μ × p_click × 1000 (auto, ADR 0044/0045; baselines: ecpm)
+        "rank_score": round(win.score, 6),
         "clearing_ecpm": round(win.clearing_ecpm, 6),
         "floor_cpm": str(floor_cpm),
         "price": str(win.price),
