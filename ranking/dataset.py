@@ -33,8 +33,8 @@ CATALOG_TYPES = frozenset({"ProductUpserted"})
 DATASET_EVENT_TYPES = BEHAVIOUR_TYPES | AD_TYPES | CATALOG_TYPES
 # interest weight per interaction, as in the profile fold (profiles.folding.WEIGHTS)
 WEIGHTS = {"ProductViewed": 1.0, "CartItemAdded": 3.0, "OrderPlaced": 5.0}
-# at equal timestamps: facts first, then the decision, its impression, click, conversion
 _NO_DECISION: tuple[dict[str, Any], dict[str, list[Any]], dict[int, int]] = ({}, {}, {})
+# at equal timestamps: facts first, then the decision, its impression, click, conversion
 _ORDER = {"ProductUpserted": 0, "AdDecisionMade": 2, "AdImpressed": 3, "AdClicked": 4, "ConversionAttributed": 5}
 
 

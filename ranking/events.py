@@ -59,16 +59,13 @@ def candidate_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def decision_candidates(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A (v3) decision's candidates, one dict per candidate, in the order considered."""
     cols = data.get("candidates") or {}
-    ids = cols.get("creative_id") or []
+    flat = {name: cols[name] for name in _CANDIDATE_FIELDS if name in cols}
+    nested = {part: cols.get(part) or {} for part in _NESTED}
     rows: list[dict[str, Any]] = []
-    for i in range(len(ids)):
-        row: dict[str, Any] = {}
-        for name in _CANDIDATE_FIELDS:
-            value = (cols.get(name) or [None] * len(ids))[i]
-            if value is not None:
-                row[name] = value
-        for part in _NESTED:
-            values = {name: col[i] for name, col in (cols.get(part) or {}).items() if col[i] is not None}
+    for i in range(len(cols.get("creative_id") or ())):
+        row = {name: col[i] for name, col in flat.items() if col[i] is not None}
+        for part, part_cols in nested.items():
+            values = {name: col[i] for name, col in part_cols.items() if col[i] is not None}
             if values:
                 row[part] = values
         rows.append(row)

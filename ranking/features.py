@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -157,13 +158,7 @@ class RequestFeatures:
     items: Sequence[CandidateItem] = ()  # the candidates (serving): their static codes are memoised
 
     def rows(self) -> list[dict[str, Any]]:
-        names = list(self.columns)
-        return [{**self.shared, **dict(zip(names, values, strict=True))} for values in self._values()]
-
-    def _values(self) -> Iterator[tuple[Any, ...]]:
-        if self.columns:
-            return zip(*self.columns.values(), strict=True)
-        return iter([()] * self.n)
+        return [{**self.shared, **{name: col[i] for name, col in self.columns.items()}} for i in range(self.n)]
 
 
 # a candidate's request-independent features, in this order
@@ -172,18 +167,29 @@ _STATIC_MAX = 100_000
 # memoised per item object (serving scores the same creatives over and over; a reloaded
 # creative is a new object): id(item) → (item, value), the item kept so that its id stays
 # its own while the entry lives
-_static_cache: dict[int, tuple[CandidateItem, tuple[Any, ...]]] = {}
-_static_codes: dict[tuple[int, tuple[str, ...]], dict[int, tuple[CandidateItem, tuple[int, ...]]]] = {}
+_ItemMemo = dict[int, tuple[CandidateItem, tuple[Any, ...]]]
+_static_cache: _ItemMemo = {}
+_static_codes: dict[tuple[int, tuple[str, ...]], _ItemMemo] = {}
+
+
+def _per_item(memo: _ItemMemo, item: CandidateItem, make: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    entry = memo.get(id(item))
+    if entry is None or entry[0] is not item:
+        if len(memo) >= _STATIC_MAX:
+            memo.clear()
+        entry = memo[id(item)] = (item, make())
+    return entry[1]
 
 
 def _item_static(item: CandidateItem) -> tuple[Any, ...]:
     """STATIC_FIELDS of a candidate."""
-    entry = _static_cache.get(id(item))
-    if entry is not None and entry[0] is item:
-        return entry[1]
+    return _per_item(_static_cache, item, lambda: _static_of(item))
+
+
+def _static_of(item: CandidateItem) -> tuple[Any, ...]:
     path = item.category_path
     price = item.price
-    got = (
+    return (
         str(item.creative_id),
         str(item.campaign_id),
         str(item.advertiser_id),
@@ -194,10 +200,6 @@ def _item_static(item: CandidateItem) -> tuple[Any, ...]:
         _price_band(price),
         math.log1p(price) if price is not None and price > 0 else 0.0,
     )
-    if len(_static_cache) >= _STATIC_MAX:
-        _static_cache.clear()
-    _static_cache[id(item)] = (item, got)
-    return got
 
 
 def request_feature_parts(
@@ -361,16 +363,13 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
         # the candidates' static fields and their target product/category codes, memoised
         # per item and spec
         memo = _static_codes.setdefault((spec.buckets, static), {})
-        if len(memo) >= _STATIC_MAX:
-            memo.clear()
         static_columns = [columns[name] for name in (*static, "product", "cat")]
         prefixes = [*(name + "=" for name in static), "product=", "cat="]
-        rows = []
-        for i, item in enumerate(parts.items):
-            entry = memo.get(id(item))
-            if entry is None or entry[0] is not item:
-                entry = memo[id(item)] = (item, tuple(map(code, prefixes, (col[i] for col in static_columns))))
-            rows.append(entry[1])
+
+        def codes_of(i: int) -> tuple[int, ...]:
+            return tuple(map(code, prefixes, (col[i] for col in static_columns)))
+
+        rows = [_per_item(memo, item, partial(codes_of, i)) for i, item in enumerate(parts.items)]
         block = np.array(rows, dtype=np.int64).reshape(n, len(prefixes))
         sparse[:, [spec.sparse.index(name) for name in static]] = block[:, : len(static)]
         targets = block[:, len(static) :]
