@@ -82,7 +82,7 @@ def candidate_log(
     ids: Sequence[int],
     campaign_ids: Sequence[int],
     advertiser_ids: Sequence[int],
-    scores: Mapping[int, tuple[float, float, float]],
+    scores: Mapping[int, tuple[float, float, float, float]],
     values: Mapping[int, float],
     features: Mapping[str, Any],
     sources: Mapping[int, set[str]],
@@ -99,7 +99,7 @@ def candidate_log(
     feature_cols["sources"] = none + [sorted(sources[cid]) for cid in ids]
     if distance:
         feature_cols["ann_distance"] = none + [distance.get(cid) for cid in ids]
-    triples = [scores[cid] for cid in ids]
+    triples = [scores[cid] for cid in ids]  # (p_click, p_conversion, ecpm, calibration)
     return {
         "creative_id": [cid for cid, _ in ineligible] + list(ids),
         "campaign_id": none + list(campaign_ids),
@@ -110,6 +110,7 @@ def candidate_log(
             "p_click": none + [t[0] for t in triples],
             "p_conversion": none + [t[1] for t in triples],
             "ecpm": none + [t[2] for t in triples],
+            "calibration": none + [t[3] for t in triples],
             "value": none + [values[cid] for cid in ids],
         },
         "features": feature_cols,

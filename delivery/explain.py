@@ -71,13 +71,21 @@ def reasons(
 
 
 def breakdown(
-    win: Win, *, model_p_click: float, model_p_conversion: float, floor_cpm: Decimal, throttle: float
+    win: Win,
+    *,
+    model_p_click: float,
+    model_p_conversion: float,
+    floor_cpm: Decimal,
+    throttle: float,
+    calibration: float = 1.0,
 ) -> dict[str, Any]:
     b = win.bid
     out: dict[str, Any] = {
         "bid_model": b.bid_model,
         "bid": str(b.bid),
         "p_click": model_p_click,
+        # the live calibration multiplier already in p_click (ADR 0062; 1.0: none)
+        "calibration": round(calibration, 6),
         "p_conversion": model_p_conversion,
         "formula": _FORMULA[b.bid_model],
         "ecpm": round(b.ecpm, 6),

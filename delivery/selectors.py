@@ -4,22 +4,27 @@ and the pacing controller's state."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.conf import settings
+
+from .calibration import Calibration, calibrations
 from .exploration import Counts
-from .models import CreativeStats, PacingState
+from .models import CreativeCalibration, CreativeStats, PacingState
 
 
 @dataclass(frozen=True)
 class ServingStats:
     by_creative: dict[int, Counts]
     by_variant: dict[int, dict[tuple[int | None, str], Counts]]  # creative → (variant, segment) → counts
+    calibration: dict[str, Calibration] = field(default_factory=dict)  # by click model version
 
 
 def serving_stats() -> ServingStats:
-    """All counters in one query (one row per creative × variant × segment served)."""
+    """The counters (one row per creative × variant × segment served) and the live click
+    calibration of each model version (delivery.calibration)."""
     by_creative: dict[int, list[int]] = {}
     by_variant: dict[int, dict[tuple[int | None, str], Counts]] = {}
     for cid, variant, segment, imps, clicks in CreativeStats.objects.values_list(
@@ -29,7 +34,12 @@ def serving_stats() -> ServingStats:
         tot[0] += imps
         tot[1] += clicks
         by_variant.setdefault(cid, {})[(None if variant < 0 else variant, segment)] = Counts(imps, clicks)
-    return ServingStats(by_creative={k: Counts(v[0], v[1]) for k, v in by_creative.items()}, by_variant=by_variant)
+    rows = CreativeCalibration.objects.values_list("creative_id", "model_version", "clicks", "expected_clicks")
+    return ServingStats(
+        by_creative={k: Counts(v[0], v[1]) for k, v in by_creative.items()},
+        by_variant=by_variant,
+        calibration=calibrations(rows, prior=settings.DELIVERY_CALIBRATION_PRIOR),
+    )
 
 
 @dataclass(frozen=True)

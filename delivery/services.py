@@ -34,6 +34,7 @@ from . import candidates as cands
 from . import eligibility as rules
 from . import explain, exploration, pacing, state, variants
 from .auction import Bid, Win, ecpm_of, order_value, run_auction, value_of
+from .calibration import UNCALIBRATED
 from .decisionlog import candidate_log, decision_event, decision_record
 from .models import PacingState
 
@@ -418,15 +419,23 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
         else None
     )
     bids: list[Bid] = []
-    model_scores: dict[int, tuple[float, float, float]] = {}
+    # (p_click, p_conversion, ecpm, calibration): p_click is the model's times the live
+    # calibration of the creative (auto only, ADR 0062; 1.0 otherwise)
+    model_scores: dict[int, tuple[float, float, float, float]] = {}
     values: dict[int, float] = {}  # the advertiser's expected order value per mille, by the model's p_conversion
+    calibration = (
+        structure.stats.calibration.get(scorer.version, UNCALIBRATED)
+        if req.policy == "auto" and settings.DELIVERY_CALIBRATION
+        else UNCALIBRATED
+    )
     for i, cid in enumerate(ids):
         sc = structure.creatives[cid]
         c = ok_campaigns[sc.campaign_id]
         assert scored is not None
-        pc, pv = float(scored.p_click[i]), float(scored.p_conversion[i])
+        m = calibration.of(cid)
+        pc, pv = float(scored.p_click[i]) * m, float(scored.p_conversion[i])
         e = ecpm_of(c.bid_model, c.bid, pc, pv)
-        model_scores[cid] = (pc, pv, e)
+        model_scores[cid] = (pc, pv, e, m)
         v = values[cid] = value_of(pv, order_value(sc.product, c.currency))
         bids.append(Bid(cid, c.campaign_id, c.advertiser_id, c.bid_model, c.bid, pc, pv, e, value=v))
 
@@ -465,6 +474,7 @@ def rank_decide(*, request: RankRequest, now: datetime | None = None, rng: rando
             rng,
             segment_key,
             model_scores,
+            scorer.version,
             sources,
             distance,
             interests,
@@ -572,7 +582,8 @@ def _render(
     at: datetime,
     rng: random.Random,
     segment_key: str,
-    model_scores: dict[int, tuple[float, float, float]],
+    model_scores: dict[int, tuple[float, float, float, float]],
+    model_version: str,
     sources: dict[int, set[str]],
     distance: dict[int, float],
     interests: dict[str, float],
@@ -591,6 +602,7 @@ def _render(
         else None
     )
     rendered = variants.render(cr.headline, cr.body, cr.variants, choice, values)
+    pc, pv, e, m = model_scores[cr.creative_id]
     served = tracking.ServedAd(
         request_id=request_id,
         user_id=req.user_id,
@@ -607,9 +619,10 @@ def _render(
         segment=ctx.segment,
         variant=rendered.variant,
         consent=consent,
+        p_click=pc / m,  # the model's own, which the live calibration measures
+        model_version=model_version,
     )
     impression_url, click_url = tracking.tracking_urls(ad=served)
-    pc, pv, e = model_scores[cr.creative_id]
     reasons = breakdown = None
     if req.explain:
         reasons = explain.reasons(
@@ -624,7 +637,12 @@ def _render(
             distance=distance.get(cr.creative_id),
         )
         breakdown = explain.breakdown(
-            w, model_p_click=pc, model_p_conversion=pv, floor_cpm=floor_cpm, throttle=snap.throttle_of(sc.campaign_id)
+            w,
+            model_p_click=pc,
+            model_p_conversion=pv,
+            calibration=m,
+            floor_cpm=floor_cpm,
+            throttle=snap.throttle_of(sc.campaign_id),
         )
     return RankedAd(
         creative_id=cr.creative_id,

@@ -7,11 +7,13 @@ AdDecisionMade      stream "decision:<request_id>"; user_key set (personal)
     features_shared{...} (the features every candidate shares, logged once),
     candidates: columns (v3), one list per field with an entry per candidate:
         {creative_id: [...], campaign_id: [...], advertiser_id: [...], eligible: [...],
-         reason: [...], scores: {p_click: [...], p_conversion, ecpm, value},
+         reason: [...], scores: {p_click: [...], p_conversion, ecpm, value, calibration?},
          features: {name: [...], ...}} (null where a candidate has no such value);
         `decision_candidates(data)` reads them back as one dict per candidate
         {creative_id, campaign_id, advertiser_id, features{...}, scores{...}, eligible,
         reason?}; a candidate's feature row is {**features_shared, **features}.
+        scores.p_click is what the auction used: the model's times the live calibration
+        multiplier in scores.calibration (ADR 0062; absent before it, 1.0 off auto).
     (v1 logged whole feature rows per candidate, v2 the same rows minus the shared part,
     both as a list of candidate dicts: the upcasters lift them to v3),
     winners: [{creative_id, campaign_id, advertiser_id, product_id?, position, variant?,
@@ -20,7 +22,8 @@ AdDecisionMade      stream "decision:<request_id>"; user_key set (personal)
 AdImpressed / AdClicked   stream "decision:<request_id>"; user_key set
     request_id, creative_id, campaign_id, advertiser_id, placement, position,
     pricing_model, charge (decimal str, "0" when not billable on this event),
-    currency, segment (str|None)
+    currency, segment (str|None); tracked ones served since ADR 0062 also carry
+    p_click (the click model's raw p_click for the ad) and model_version
 ConversionAttributed      stream "decision:<request_id>"; user_key set
     request_id, creative_id, campaign_id, advertiser_id, placement, order_id,
     revenue (decimal str), charge (decimal str; CPA bid, else "0"), currency,

@@ -76,6 +76,10 @@ class ServedAd:
     # False when the decision was made for a shopper without consent: the impression is
     # recorded and billed, but writes no per-user frequency row (SPEC §4 consent).
     consent: bool = True
+    # the click model's raw p_click for this ad and the model that gave it: the live
+    # calibration counts clicks against the sum of these (delivery.calibration, ADR 0062)
+    p_click: float | None = None
+    model_version: str | None = None
 
 
 def _fields(ad: ServedAd, landing_url: str | None) -> list[Any]:
@@ -94,14 +98,21 @@ def _fields(ad: ServedAd, landing_url: str | None) -> list[Any]:
         ad.segment,
         ad.variant,
         1 if ad.consent else 0,
-        landing_url,
+        None if ad.p_click is None else round(ad.p_click, 6),
+        ad.model_version,
+        landing_url,  # last: the click token's only extra
     ]
 
 
 def _served_ad(fields: list[Any]) -> ServedAd:
     try:
+        p_click = model_version = None
+        if len(fields) == 17:
+            *fields, p_click, model_version, landing_url = fields
+        else:  # a token issued before the calibration fields (15 fields)
+            *fields, landing_url = fields
         (request_id, user_id, creative_id, campaign_id, advertiser_id, placement, position, pricing_model,
-         price, currency, served_ms, segment, variant, consent, landing_url) = fields  # fmt: skip
+         price, currency, served_ms, segment, variant, consent) = fields  # fmt: skip
         return ServedAd(
             request_id=str(request_id),
             user_id=str(user_id),
@@ -118,6 +129,8 @@ def _served_ad(fields: list[Any]) -> ServedAd:
             segment=segment,
             variant=variant,
             consent=bool(consent),
+            p_click=None if p_click is None else float(p_click),
+            model_version=None if model_version is None else str(model_version),
         )
     except (ValueError, TypeError, ArithmeticError):
         raise TokenInvalidError from None
@@ -201,6 +214,7 @@ def _ad_event(
             "segment": ad.segment,
             "variant": ad.variant,
             "served_at": ad.served_at.isoformat(),
+            **({"p_click": ad.p_click, "model_version": ad.model_version} if ad.p_click is not None else {}),
         },
         occurred_at=at,
         event_id=ad_event_id(event_type, ad),

@@ -253,6 +253,10 @@ DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.4)
 # μ: money value of a shopper's expected click added to the auto policy's rank score
 # (eCPM + λ · value + μ · p_click · 1000), ADR 0045
 DELIVERY_CLICK_VALUE = env.float("DELIVERY_CLICK_VALUE", default=10.0)
+# live click calibration of the auto policy (ADR 0062): on/off, and its prior strength in
+# expected clicks (a creative's own click ratio weighs half once the model expected this many)
+DELIVERY_CALIBRATION = env.bool("DELIVERY_CALIBRATION", default=True)
+DELIVERY_CALIBRATION_PRIOR = env.float("DELIVERY_CALIBRATION_PRIOR", default=10.0)
 # /rank on the live clock hands its decision to a per-process writer thread that appends
 # queued decisions in one transaction (ADR 0058); False: every request appends its own
 DELIVERY_DECISION_LOG_GROUPED = env.bool("DELIVERY_DECISION_LOG_GROUPED", default=True)

@@ -240,7 +240,7 @@ def test_explain_gives_reasons_and_the_score_breakdown(world: Any) -> None:
     assert ad.reasons is not None and ad.score_breakdown is not None
     assert {r["code"] for r in ad.reasons} == {explain.REASON_CONTEXT}
     assert ad.score_breakdown == {
-        "bid_model": "cpc", "bid": "0.5000", "p_click": 0.02, "p_conversion": 0.002,
+        "bid_model": "cpc", "bid": "0.5000", "p_click": 0.02, "calibration": 1.0, "p_conversion": 0.002,
         "formula": "ecpm = bid × p_click × 1000", "ecpm": 10.0, "value": 159.8, "rank_score": 17.99,
         "clearing_ecpm": 1.0, "floor_cpm": "1.0000",
         "price": "0.0500", "pacing_throttle": 1.0, "exploratory": False,

@@ -36,6 +36,8 @@ def served_ad(**overrides: Any) -> ServedAd:
         served_at=SERVED_AT,
         segment="runners",
         variant=0,
+        p_click=0.031250,
+        model_version="din_esmm-3",
     )
     return replace(ad, **overrides)
 

@@ -27,7 +27,10 @@ def urls(ad: ServedAd) -> tuple[str, str]:
 def test_urls_are_site_relative_and_tokens_carry_the_served_ad_exactly() -> None:
     # given a served ad with every field set, and one without consent, segment and variant
     full = served_ad()
-    bare = served_ad(segment=None, variant=None, consent=False, price=Decimal("12.3456"), pricing_model="cpm")
+    bare = served_ad(
+        segment=None, variant=None, consent=False, price=Decimal("12.3456"), pricing_model="cpm",
+        p_click=None, model_version=None,
+    )  # fmt: skip
     for ad in (full, bare):
         # when its tracking URLs are issued
         impression_url, click_url = tracking_urls(ad=ad)
@@ -40,6 +43,20 @@ def test_urls_are_site_relative_and_tokens_carry_the_served_ad_exactly() -> None
         # the impression token does not carry the landing URL (shorter)
         assert served_ad_from_token(token=token_of(impression_url), kind="i", now=at) == replace(ad, landing_url="")
         assert len(token_of(impression_url)) < len(token_of(click_url))
+
+
+def test_a_token_issued_before_the_calibration_fields_still_verifies() -> None:
+    # given a token in the 15-field layout (no p_click, no model version), as issued
+    # before ADR 0062, and still unexpired
+    from django.conf import settings
+
+    ad = served_ad()
+    fields = [ad.request_id, ad.user_id, ad.creative_id, ad.campaign_id, ad.advertiser_id, ad.placement,
+              ad.position, ad.pricing_model, str(ad.price), ad.currency, round(ad.served_at.timestamp() * 1000),
+              ad.segment, ad.variant, 1, ad.landing_url]  # fmt: skip
+    token = tokens.sign(fields, kind="c", expires_at=2**40, secret=settings.TRACKING_SECRET)
+    # then it gives back the ad without the calibration fields
+    assert served_ad_from_token(token=token, kind="c", now=SERVED_AT) == replace(ad, p_click=None, model_version=None)
 
 
 def test_every_single_character_change_is_rejected() -> None:

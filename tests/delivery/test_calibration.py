@@ -1,0 +1,99 @@
+"""Live click calibration (ADR 0062): exact multipliers from smoothed counts, tokens that
+carry the model's p_click into the delivery_stats projection, and the auto policy ranking
+on the calibrated p_click (baselines and DELIVERY_CALIBRATION=False do not)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from adplatform.eventlog import projections
+from adplatform.eventlog.models import Event
+from delivery.calibration import calibrations
+from delivery.selectors import serving_stats
+from ranking.events import decision_candidates
+from tracking import services as tracking
+
+from .conftest import NOW, rank
+
+
+def test_multipliers_are_ratios_of_smoothed_counts() -> None:
+    rows = [(1, "m1", 30, 10.0), (2, "m1", 0, 10.0), (3, "m2", 5, 5.0), (4, "m3", 1000, 1.0)]
+    got = calibrations(rows, prior=10.0)
+    # m1: overall (30 + 0 + 10) / (20 + 10); each creative shrunk towards it with 10 expected clicks
+    overall = 40 / 30
+    assert got["m1"].overall == pytest.approx(overall)
+    assert got["m1"].of(1) == pytest.approx((30 + 10 * overall) / (10 + 10))
+    assert got["m1"].of(2) == pytest.approx((0 + 10 * overall) / (10 + 10))
+    # a creative without tracked impressions under that model gets the model's overall ratio
+    assert got["m1"].of(99) == pytest.approx(overall)
+    # clicks exactly as expected: no change
+    assert got["m2"].overall == pytest.approx(1.0) and got["m2"].of(3) == pytest.approx(1.0)
+    # absurd evidence is clamped to 10×
+    assert got["m3"].overall == 10.0 and got["m3"].of(4) == 10.0
+
+
+def _serve_and_track(world: Any, *, rounds: int, clicked: int) -> None:
+    """Serve both ads `rounds` times, record every impression, click only `clicked`'s."""
+    for i in range(rounds):
+        for ad in rank(limit=2, seed=i, user_id=f"u-{i}", at=NOW).ads:
+            tracking.impression_record(token=ad.impression_url.rsplit("/", 1)[1], at=NOW + timedelta(seconds=1))
+            if ad.creative_id == clicked:
+                tracking.click_record(token=ad.click_url.rsplit("/", 1)[1], at=NOW + timedelta(seconds=2))
+    projections.catch_up(projections.get_projection("delivery_stats"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tracked_clicks_recalibrate_the_auto_ranking(world: Any, settings: Any) -> None:
+    # given two advertisers' creatives the prior model scores alike (p_click 0.02), c1 bidding more
+    settings.DELIVERY_CALIBRATION_PRIOR = 0.1
+    world.placement("home_top", slots=2)
+    world.product("sku-1")
+    a1, a2 = world.advertiser("A"), world.advertiser("B")
+    c1 = world.creative(a1, world.campaign(a1, bid="0.50"))
+    c2 = world.creative(a2, world.campaign(a2, bid="0.40"))
+    assert [ad.creative_id for ad in rank(limit=2).ads] == [c1, c2]
+    # when both are shown three times and only c2 is clicked, every time
+    _serve_and_track(world, rounds=3, clicked=c2)
+    # then the tracked events carry the model's own p_click and version
+    impressed = Event.objects.filter(type="AdImpressed").order_by("position")
+    assert {(e.data["p_click"], e.data["model_version"]) for e in impressed} == {(0.02, "prior-0")}
+    # and the projection holds, per creative and model: impressions, clicks, expected clicks
+    cal = serving_stats().calibration["prior-0"]
+    # overall (3 + 0.1) / (0.12 + 0.1) = 14.1 → clamped to 10; c1 (0 + 1) / 0.16, c2 (3 + 1) / 0.16 → 10
+    assert cal.overall == 10.0
+    assert cal.of(c1) == pytest.approx(1 / 0.16) and cal.of(c2) == 10.0
+    # so auto now ranks c2 first: 0.40 × 0.02 × 10 × 1000 = 80 > 0.50 × 0.02 × 6.25 × 1000 = 62.5
+    result = rank(limit=2, user_id="u-new")
+    assert [ad.creative_id for ad in result.ads] == [c2, c1]
+    [decision] = Event.objects.filter(type="AdDecisionMade", stream=f"decision:{result.request_id}")
+    scores = {c["creative_id"]: c["scores"] for c in decision_candidates(decision.data)}
+    assert scores[c2]["p_click"] == pytest.approx(0.2) and scores[c2]["calibration"] == 10.0
+    assert scores[c1]["p_click"] == pytest.approx(0.125) and scores[c1]["ecpm"] == pytest.approx(62.5)
+    # and the tokens of these ads still carry the raw model p_click, not the calibrated one
+    ad = result.ads[0]
+    served = tracking.served_ad_from_token(token=ad.click_url.rsplit("/", 1)[1], kind="c", now=NOW)
+    assert served.p_click == pytest.approx(0.02) and served.model_version == "prior-0"
+    # the baselines and a disabled calibration rank on the model's p_click alone
+    for policy in ("popular", "random"):
+        r = rank(limit=2, policy=policy, user_id=f"u-{policy}")
+        [d] = Event.objects.filter(type="AdDecisionMade", stream=f"decision:{r.request_id}")
+        assert {c["scores"]["calibration"] for c in decision_candidates(d.data)} == {1.0}
+    settings.DELIVERY_CALIBRATION = False
+    assert [ad.creative_id for ad in rank(limit=2, user_id="u-off").ads] == [c1, c2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calibration_replays_to_the_same_state(world: Any) -> None:
+    world.placement("home_top", slots=2)
+    world.product("sku-1")
+    a1, a2 = world.advertiser("A"), world.advertiser("B")
+    world.creative(a1, world.campaign(a1, bid="0.50"))
+    c2 = world.creative(a2, world.campaign(a2, bid="0.40"))
+    _serve_and_track(world, rounds=2, clicked=c2)
+    live = serving_stats().calibration
+    assert set(live) == {"prior-0"}
+    projections.rebuild(projections.get_projection("delivery_stats"))
+    assert serving_stats().calibration == live
