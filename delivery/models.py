@@ -41,13 +41,14 @@ class CreativeStats(models.Model):
 
 
 class CreativeCalibration(models.Model):
-    """Live click calibration of one creative under one click model: its tracked
-    impressions that carried the model's p_click, their clicks, and the sum of those
-    p_click (the clicks the model expected). From AdImpressed / AdClicked by the
+    """Live click calibration of one creative under one click model at one slot position:
+    its tracked impressions that carried the model's p_click, their clicks, and the sum of
+    those p_click (the clicks the model expected). From AdImpressed / AdClicked by the
     `delivery_stats` projection; read by delivery.calibration (ADR 0062)."""
 
     creative_id = models.BigIntegerField()
     model_version = models.CharField(max_length=128)
+    position = models.IntegerField()
     impressions = models.BigIntegerField(default=0)
     clicks = models.BigIntegerField(default=0)
     expected_clicks = models.FloatField(default=0.0)
@@ -55,5 +56,7 @@ class CreativeCalibration(models.Model):
     class Meta:
         db_table = "delivery_creative_calibration"
         constraints = [
-            models.UniqueConstraint(fields=["creative_id", "model_version"], name="delivery_calibration_uniq")
+            models.UniqueConstraint(
+                fields=["creative_id", "model_version", "position"], name="delivery_calibration_uniq"
+            )
         ]

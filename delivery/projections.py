@@ -25,9 +25,9 @@ ON CONFLICT (creative_id, variant, segment) DO UPDATE SET
 
 
 _CALIBRATION_UPSERT = """
-INSERT INTO delivery_creative_calibration (creative_id, model_version, impressions, clicks, expected_clicks)
-SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::float8[])
-ON CONFLICT (creative_id, model_version) DO UPDATE SET
+INSERT INTO delivery_creative_calibration (creative_id, model_version, position, impressions, clicks, expected_clicks)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::float8[])
+ON CONFLICT (creative_id, model_version, position) DO UPDATE SET
     impressions = delivery_creative_calibration.impressions + EXCLUDED.impressions,
     clicks = delivery_creative_calibration.clicks + EXCLUDED.clicks,
     expected_clicks = delivery_creative_calibration.expected_clicks + EXCLUDED.expected_clicks
@@ -47,15 +47,16 @@ class CreativeStatsProjection(Projection):
     def apply(self, events: list[StoredEvent]) -> None:
         imps: Counter[tuple[int, int, str]] = Counter()
         clicks: Counter[tuple[int, int, str]] = Counter()
-        # (creative, model version) → [impressions, clicks, expected clicks], of the ad
-        # events whose token carried the model's p_click
-        calibration: dict[tuple[int, str], list[float]] = {}
+        # (creative, model version, position) → [impressions, clicks, expected clicks], of
+        # the ad events whose token carried the model's p_click
+        calibration: dict[tuple[int, str, int], list[float]] = {}
         for e in events:
             impression = e.type == AD_IMPRESSED.name
             (imps if impression else clicks)[_key(e.data)] += 1
             p_click, version = e.data.get("p_click"), e.data.get("model_version")
             if isinstance(p_click, int | float) and isinstance(version, str):
-                row = calibration.setdefault((int(e.data["creative_id"]), version), [0, 0, 0.0])
+                key = (int(e.data["creative_id"]), version, int(e.data.get("position") or 1))
+                row = calibration.setdefault(key, [0, 0, 0.0])
                 if impression:
                     row[0] += 1
                     row[2] += float(p_click)
@@ -72,6 +73,7 @@ class CreativeStatsProjection(Projection):
                     [
                         [k[0] for k in ckeys],
                         [k[1] for k in ckeys],
+                        [k[2] for k in ckeys],
                         [int(calibration[k][0]) for k in ckeys],
                         [int(calibration[k][1]) for k in ckeys],
                         [calibration[k][2] for k in ckeys],

@@ -34,7 +34,9 @@ def serving_stats() -> ServingStats:
         tot[0] += imps
         tot[1] += clicks
         by_variant.setdefault(cid, {})[(None if variant < 0 else variant, segment)] = Counts(imps, clicks)
-    rows = CreativeCalibration.objects.values_list("creative_id", "model_version", "clicks", "expected_clicks")
+    rows = CreativeCalibration.objects.values_list(
+        "creative_id", "model_version", "position", "clicks", "expected_clicks"
+    )
     return ServingStats(
         by_creative={k: Counts(v[0], v[1]) for k, v in by_creative.items()},
         by_variant=by_variant,

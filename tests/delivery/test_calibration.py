@@ -19,16 +19,25 @@ from tracking import services as tracking
 from .conftest import NOW, rank
 
 
-def test_multipliers_are_ratios_of_smoothed_counts() -> None:
-    rows = [(1, "m1", 30, 10.0), (2, "m1", 0, 10.0), (3, "m2", 5, 5.0), (4, "m3", 1000, 1.0)]
+def test_multipliers_are_ratios_of_smoothed_counts_by_slot_position() -> None:
+    rows = [
+        # model m1: slot 1 clicks half as often as expected, slot 2 a quarter
+        (1, "m1", 1, 30, 60.0),
+        (2, "m1", 1, 0, 20.0),
+        (2, "m1", 2, 5, 20.0),
+        (3, "m2", 1, 5, 5.0),
+        (4, "m3", 1, 1000, 1.0),
+    ]
     got = calibrations(rows, prior=10.0)
-    # m1: overall (30 + 0 + 10) / (20 + 10); each creative shrunk towards it with 10 expected clicks
-    overall = 40 / 30
-    assert got["m1"].overall == pytest.approx(overall)
-    assert got["m1"].of(1) == pytest.approx((30 + 10 * overall) / (10 + 10))
-    assert got["m1"].of(2) == pytest.approx((0 + 10 * overall) / (10 + 10))
-    # a creative without tracked impressions under that model gets the model's overall ratio
-    assert got["m1"].of(99) == pytest.approx(overall)
+    # m1: per slot R_1 = (30 + 0 + 10) / (80 + 10), R_2 = (5 + 10) / (20 + 10)
+    r1, r2 = 40 / 90, 15 / 30
+    assert got["m1"].overall == pytest.approx(r1)
+    # creative 1 clicked as an average creative in slot 1 would: its multiplier is R_1's ...
+    assert got["m1"].of(1) == pytest.approx(r1 * (30 + 10) / (60 * r1 + 10))
+    # ... creative 2 against what its slot-1 and slot-2 impressions would have earned
+    assert got["m1"].of(2) == pytest.approx(r1 * (0 + 5 + 10) / (20 * r1 + 20 * r2 + 10))
+    # a creative without tracked impressions under that model gets R_1
+    assert got["m1"].of(99) == pytest.approx(r1)
     # clicks exactly as expected: no change
     assert got["m2"].overall == pytest.approx(1.0) and got["m2"].of(3) == pytest.approx(1.0)
     # absurd evidence is clamped to 10×
@@ -60,18 +69,22 @@ def test_tracked_clicks_recalibrate_the_auto_ranking(world: Any, settings: Any) 
     # then the tracked events carry the model's own p_click and version
     impressed = Event.objects.filter(type="AdImpressed").order_by("position")
     assert {(e.data["p_click"], e.data["model_version"]) for e in impressed} == {(0.02, "prior-0")}
-    # and the projection holds, per creative and model: impressions, clicks, expected clicks
+    # and the projection holds, per creative, model and slot: impressions, clicks, expected
+    # clicks (c1 always in slot 1, c2 in slot 2): slot 1 R_1 = (0 + 0.1) / (0.06 + 0.1),
+    # slot 2 R_2 = (3 + 0.1) / (0.06 + 0.1) → clamped to 10
     cal = serving_stats().calibration["prior-0"]
-    # overall (3 + 0.1) / (0.12 + 0.1) = 14.1 → clamped to 10; c1 (0 + 1) / 0.16, c2 (3 + 1) / 0.16 → 10
-    assert cal.overall == 10.0
-    assert cal.of(c1) == pytest.approx(1 / 0.16) and cal.of(c2) == 10.0
-    # so auto now ranks c2 first: 0.40 × 0.02 × 10 × 1000 = 80 > 0.50 × 0.02 × 6.25 × 1000 = 62.5
+    r1 = 0.1 / 0.16
+    assert cal.overall == pytest.approx(r1)
+    assert cal.of(c1) == pytest.approx(r1 * 0.1 / (0.06 * r1 + 0.1))
+    assert cal.of(c2) == pytest.approx(r1 * 3.1 / (0.06 * 10 + 0.1))
+    # so auto now ranks c2 first: 0.40 × 0.02 × m2 × 1000 ≈ 22.1 > 0.50 × 0.02 × m1 × 1000 ≈ 4.5
+    m1, m2 = cal.of(c1), cal.of(c2)
     result = rank(limit=2, user_id="u-new")
     assert [ad.creative_id for ad in result.ads] == [c2, c1]
     [decision] = Event.objects.filter(type="AdDecisionMade", stream=f"decision:{result.request_id}")
     scores = {c["creative_id"]: c["scores"] for c in decision_candidates(decision.data)}
-    assert scores[c2]["p_click"] == pytest.approx(0.2) and scores[c2]["calibration"] == 10.0
-    assert scores[c1]["p_click"] == pytest.approx(0.125) and scores[c1]["ecpm"] == pytest.approx(62.5)
+    assert scores[c2]["p_click"] == pytest.approx(0.02 * m2) and scores[c2]["calibration"] == pytest.approx(m2)
+    assert scores[c1]["p_click"] == pytest.approx(0.02 * m1) and scores[c1]["ecpm"] == pytest.approx(10 * m1)
     # and the tokens of these ads still carry the raw model p_click, not the calibrated one
     ad = result.ads[0]
     served = tracking.served_ad_from_token(token=ad.click_url.rsplit("/", 1)[1], kind="c", now=NOW)
