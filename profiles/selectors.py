@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from adplatform.eventlog import selectors as eventlog
 
-from . import vectors
+from . import memindex, vectors
 from .folding import PROFILE_EVENT_TYPES, cart_items, decayed, empty_state, epoch, from_epoch
 from .models import Embedding, EmbeddingEncoder, Segment, SegmentMembership, SegmentRun
 from .projections import PROFILE_COLUMNS, fold_events, lam, read_states, row_to_state
@@ -160,7 +160,7 @@ def user_vector(*, user_id: str) -> tuple[str, np.ndarray] | None:
 
 _SERVING_SQL = f"""
 SELECT {", ".join("p." + c.strip() for c in PROFILE_COLUMNS.split(","))},
-       sg.key, sg.name, ul.vector::text, uc.vector::text
+       sg.key, sg.name, vector_send(ul.vector), vector_send(uc.vector)
 FROM profiles_profile p
 LEFT JOIN profiles_segment_membership m ON m.user_key = p.user_key
 LEFT JOIN profiles_segment sg ON sg.key = m.segment_key AND sg.active
@@ -197,17 +197,17 @@ def serving_profile(
     at = timezone.now()
     if not state["consent"]:
         return ProfileSnapshot(user_id=user_id, as_of=at, consent=False, updated_at=updated_at), None
-    segment_key, segment_name, learned_text, content_text = row[21:25]
+    segment_key, segment_name, learned_blob, content_blob = row[21:25]
     membership = (segment_key, segment_name) if segment_key is not None else None
     got: tuple[str, np.ndarray] | None = None
     space = f"user_content:{products.version}" if products is not None else None
-    if learned is not None and learned_text is not None:
+    if learned is not None and learned_blob is not None:
         space = f"user_learned:{learned.version}"
-        got = (space, vectors.parse(learned_text)) if vector else None
+        got = (space, memindex.from_send(learned_blob)) if vector else None
     elif products is not None and vector:
         content_space = f"user_content:{products.version}"
-        if content_text is not None:
-            got = content_space, vectors.parse(content_text)
+        if content_blob is not None:
+            got = content_space, memindex.from_send(content_blob)
         else:  # stale or never stored: computed from the profile, as user_vector does
             vec = vectors.content_vector(state["products"], space=products)
             got = (content_space, vec) if vec is not None else None

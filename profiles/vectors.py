@@ -314,15 +314,11 @@ def _space_of(kind: str, version: str) -> Space | None:
 def vectors_get(*, kind: str, version: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT key, vector::text FROM profiles_embedding WHERE kind = %s AND version = %s AND key = ANY(%s)",
+            "SELECT key, vector_send(vector) FROM profiles_embedding "
+            "WHERE kind = %s AND version = %s AND key = ANY(%s)",
             [kind, version, list(keys)],
         )
-        return {k: parse(v) for k, v in cur.fetchall()}
-
-
-def parse(text: str) -> np.ndarray:
-    """A pgvector's text form ("[0.1,0.2,…]") → float32 array."""
-    return np.array(text[1:-1].split(","), dtype=np.float32)
+        return {k: memindex.from_send(v) for k, v in cur.fetchall()}
 
 
 def hashes_get(*, kind: str, version: str) -> dict[str, str]:
@@ -375,13 +371,13 @@ def user_vector(*, user_id: str) -> tuple[str, np.ndarray] | None:
     fresh_hash = profile_hash(updated_at)
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT vector::text FROM profiles_embedding WHERE kind = 'user_content' AND version = %s AND key = %s "
-            "AND source_hash = %s",
+            "SELECT vector_send(vector) FROM profiles_embedding "
+            "WHERE kind = 'user_content' AND version = %s AND key = %s AND source_hash = %s",
             [products.version, user_id, fresh_hash],
         )
         row = cur.fetchone()
     if row is not None:
-        return f"user_content:{products.version}", parse(row[0])
+        return f"user_content:{products.version}", memindex.from_send(row[0])
     vec = content_vector(state["products"], space=products)
     return None if vec is None else (f"user_content:{products.version}", vec)
 
