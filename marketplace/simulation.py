@@ -345,10 +345,9 @@ def policy_report(
             "revenue": str(tot.revenue.quantize(Decimal("0.01"))),
             "spend": str(tot.spend.quantize(Decimal("0.0001"))),
             "unknown_creatives": tally.unknown_creatives,
-            "wilson": {
-                "ctr": wilson(tot.clicks, tot.impressions).as_dict(),
-                "cvr": wilson(tot.conversions, tot.clicks).as_dict(),
-            },
+            # CVR is no proportion (a click may be followed by several attributed orders):
+            # its interval is the bootstrap one below
+            "wilson": {"ctr": wilson(tot.clicks, tot.impressions).as_dict()},
             "bootstrap": {k: ratio_ci(c[a], c[b], draws=draws, seed=seed).as_dict() for k, (a, b) in RATIOS.items()},
             "fairness": fairness_report(tally, advertisers=advertisers, categories=categories, draws=draws, seed=seed),
         }

@@ -166,6 +166,19 @@ def test_policy_report_gives_totals_intervals_and_difference_vs_random() -> None
     assert rep["random"]["wilson"]["ctr"]["value"] == 0.1
 
 
+def test_several_orders_after_one_click_report_a_cvr_above_one() -> None:
+    # given a shopper who clicks once and then places three orders within the window
+    t = PolicyTally(attribution_window=timedelta(days=1))
+    t.impression("u", 1, "cpc", Decimal("0.5"))
+    t.click("u", T0, 1, "cpc", Decimal("0.5"))
+    for minutes in (1, 2, 3):
+        assert t.order("u", T0 + timedelta(minutes=minutes), Decimal("10"))
+    # when reported, CVR is conversions per click (3.0), not a proportion that breaks the report
+    rep = policy_report({"auto": t}, draws=20, seed=0)
+    assert (rep["auto"]["clicks"], rep["auto"]["conversions"]) == (1, 3)
+    assert rep["auto"]["bootstrap"]["cvr"]["value"] == 3.0
+
+
 def test_policy_report_compares_every_policy_with_each_earlier_baseline() -> None:
     tallies = {name: PolicyTally(attribution_window=timedelta(days=1)) for name in ("random", "popular", "auto")}
     for name, clicks in (("random", 1), ("popular", 2), ("auto", 3)):
