@@ -46,6 +46,9 @@ def expected_data(ad: services.ServedAd, charge: str) -> dict[str, Any]:
         "segment": ad.segment,
         "variant": ad.variant,
         "served_at": ad.served_at.isoformat(),
+        # the click model's raw p_click and version the token carried (ADR 0062)
+        "p_click": ad.p_click,
+        "model_version": ad.model_version,
     }
 
 
