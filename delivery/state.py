@@ -253,6 +253,7 @@ def _next_dynamic(snap: Snapshot, at: datetime) -> Snapshot:
 
 
 _refresh_wanted = threading.Event()
+_refresher_stopping = threading.Event()
 _refresher: list[threading.Thread] = []
 _lock_refresher = threading.Lock()
 
@@ -275,6 +276,9 @@ def _refresh_forever() -> None:
 
     while True:
         _refresh_wanted.wait()
+        if _refresher_stopping.is_set():
+            connection.close()  # this thread's own connection
+            return
         try:
             snap = _snapshot
             at = timezone.now()
@@ -288,6 +292,18 @@ def _refresh_forever() -> None:
             connection.close()
         finally:
             _refresh_wanted.clear()
+
+
+def refresher_stop(timeout: float = 10.0) -> None:
+    """End this process's spend refresher and close its connection (test teardown: the
+    connection must not outlive the test database); the next live request starts a new one."""
+    with _lock_refresher:
+        if _refresher and _refresher[0].is_alive():
+            _refresher_stopping.set()
+            _refresh_wanted.set()
+            _refresher[0].join(timeout)
+        _refresher_stopping.clear()
+        _refresh_wanted.clear()
 
 
 def refresh_dynamic(at: datetime) -> Snapshot:

@@ -14,6 +14,18 @@ from adplatform.access import selectors as access_selectors
 from adplatform.access.services import api_key_create
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _background_threads_stopped(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Live-clock serving (tests through the live server) starts per-process threads with
+    their own connections: the decision writer and the spend refresher. End them before
+    the test database is dropped (torn down before django_db_setup, which this requests)."""
+    yield
+    from delivery import decisionlog, state
+
+    decisionlog.writer_stop()
+    state.refresher_stop()
+
+
 @pytest.fixture(autouse=True)
 def _clear_key_cache() -> Iterator[None]:
     access_selectors.clear_cache()
