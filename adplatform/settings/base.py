@@ -251,8 +251,8 @@ DELIVERY_MAX_CANDIDATES = env.int("DELIVERY_MAX_CANDIDATES", default=200)
 # 0 ranks and prices on eCPM alone.
 DELIVERY_VALUE_WEIGHT = env.float("DELIVERY_VALUE_WEIGHT", default=0.4)
 # μ: money value of a shopper's expected click added to the auto policy's rank score
-# (eCPM + λ · value + μ · p_click · 1000), ADR 0045
-DELIVERY_CLICK_VALUE = env.float("DELIVERY_CLICK_VALUE", default=10.0)
+# (eCPM + λ · value + μ · p_click · 1000), ADR 0045; 30 since p_click is calibrated (ADR 0062)
+DELIVERY_CLICK_VALUE = env.float("DELIVERY_CLICK_VALUE", default=30.0)
 # live click calibration of the auto policy (ADR 0062): on/off, and its prior strength in
 # expected clicks (a creative's own click ratio weighs half once the model expected this many)
 DELIVERY_CALIBRATION = env.bool("DELIVERY_CALIBRATION", default=True)
