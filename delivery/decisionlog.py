@@ -95,31 +95,33 @@ def candidate_log(
     ones, with the scorer's feature columns, sources and ANN distance as features."""
     k = len(ineligible)
     none: list[Any] = [None] * k
-    # a column is a list or a float32 array (ranking.selectors.ScoredBatch)
-    feature_cols = {name: none + list(col) for name, col in features.items()} if k else dict(features)
-    feature_cols["sources"] = none + [sorted(sources[cid]) for cid in ids]
+
+    def column(values: Any) -> Any:
+        """The scored candidates' values (a list, or a float32 array as the scorer gives its
+        dense features) behind the ineligible ones' nulls."""
+        return none + list(values) if k else values
+
+    feature_cols = {name: column(col) for name, col in features.items()}
+    feature_cols["sources"] = column([sorted(sources[cid]) for cid in ids])
     if distance:
-        feature_cols["ann_distance"] = none + [distance.get(cid) for cid in ids]
-    triples = [scores[cid] for cid in ids]  # (p_click, p_conversion, ecpm, calibration)
+        feature_cols["ann_distance"] = column([distance.get(cid) for cid in ids])
+    rows = [scores[cid] for cid in ids]  # (p_click, p_conversion, ecpm, calibration)
     score_cols = {
-        "p_click": [t[0] for t in triples],
-        "p_conversion": [t[1] for t in triples],
-        "ecpm": [t[2] for t in triples],
-        "calibration": [t[3] for t in triples],
+        "p_click": [r[0] for r in rows],
+        "p_conversion": [r[1] for r in rows],
+        "ecpm": [r[2] for r in rows],
+        "calibration": [r[3] for r in rows],
         "value": [values[cid] for cid in ids],
     }
     return {
         "creative_id": [cid for cid, _ in ineligible] + list(ids),
-        "campaign_id": none + list(campaign_ids),
-        "advertiser_id": none + list(advertiser_ids),
+        "campaign_id": column(campaign_ids),
+        "advertiser_id": column(advertiser_ids),
         "eligible": [False] * k + [True] * len(ids),
         "reason": [reason for _, reason in ineligible] + list(reasons),
-        # as float32 (7 significant digits, like the features): a decision logs ~450 scores,
-        # and float64's 17 digits were ~4 KB of its JSON; with ineligible rows first
-        # (re-ranking mode) a column keeps its nulls and full floats
-        "scores": {name: none + col for name, col in score_cols.items()}
-        if k
-        else {name: np.asarray(col, dtype=np.float32) for name, col in score_cols.items()},
+        # float32 like the features (7 significant digits): a decision logs ~450 scores, and
+        # float64's 17 digits were ~4 KB of its JSON
+        "scores": {name: column(np.asarray(col, dtype=np.float32)) for name, col in score_cols.items()},
         "features": feature_cols,
     }
 

@@ -75,9 +75,9 @@ def breakdown(
     *,
     model_p_click: float,
     model_p_conversion: float,
+    calibration: float,
     floor_cpm: Decimal,
     throttle: float,
-    calibration: float = 1.0,
 ) -> dict[str, Any]:
     b = win.bid
     out: dict[str, Any] = {

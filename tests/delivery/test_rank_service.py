@@ -265,6 +265,13 @@ def test_reranking_returns_all_eligible_requested_creatives_scored(world: Any) -
     logged = {c["creative_id"]: (c["eligible"], c.get("reason")) for c in decision_candidates(d)}
     assert logged == {a: (True, None), b: (True, None), pending: (False, "not_servable"),
                       999999: (False, "not_servable")}  # fmt: skip
+    # the ineligible ones come first with null scores, the scored ones behind them
+    scores = [(c["creative_id"], c.get("scores")) for c in decision_candidates(d)]
+    assert scores[:2] == [(pending, None), (999999, None)]
+    assert {cid: (sc["p_click"], sc["ecpm"], sc["calibration"]) for cid, sc in scores[2:]} == {
+        b: (0.02, 10.0, 1.0),
+        a: (0.02, 10.0, 1.0),
+    }
 
 
 @pytest.mark.parametrize("policy", ["auto", "random", "popular"])
