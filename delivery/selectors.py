@@ -22,9 +22,10 @@ class ServingStats:
     calibration: dict[str, Calibration] = field(default_factory=dict)  # by click model version
 
 
-def serving_stats() -> ServingStats:
+def serving_stats(*, model_version: str) -> ServingStats:
     """The counters (one row per creative × variant × segment served) and the live click
-    calibration of each model version (delivery.calibration)."""
+    calibration of the serving model version (delivery.calibration): the rows of earlier
+    versions stay in the table, one set per retraining, and are not read."""
     by_creative: dict[int, list[int]] = {}
     by_variant: dict[int, dict[tuple[int | None, str], Counts]] = {}
     for cid, variant, segment, imps, clicks in CreativeStats.objects.values_list(
@@ -34,7 +35,7 @@ def serving_stats() -> ServingStats:
         tot[0] += imps
         tot[1] += clicks
         by_variant.setdefault(cid, {})[(None if variant < 0 else variant, segment)] = Counts(imps, clicks)
-    rows = CreativeCalibration.objects.values_list(
+    rows = CreativeCalibration.objects.filter(model_version=model_version).values_list(
         "creative_id", "model_version", "position", "clicks", "expected_clicks"
     )
     return ServingStats(

@@ -30,6 +30,7 @@ from campaigns import selectors as campaigns
 from campaigns.selectors import DeliveryCampaign, DeliveryCreative, PlacementInfo
 from catalog import selectors as catalog
 from catalog.selectors import ProductInfo
+from ranking import selectors as ranking
 from ranking.selectors import CandidateItem
 
 from .exploration import Counts
@@ -154,7 +155,9 @@ def load_structure(at: datetime, previous: Structure | None = None) -> Structure
         fingerprint=fingerprint,
         popular=[],
         new_ids=[],
-        stats=serving_stats(),
+        # a new champion between reloads serves uncalibrated until the next one: it has
+        # no tracked impressions of its own yet
+        stats=serving_stats(model_version=ranking.champion_name()),
         products=products,
         product_loads=0 if not known else previous.product_loads + 1 if previous else 0,
         capped=tuple(sorted(c.campaign_id for c in running if c.frequency_caps)),

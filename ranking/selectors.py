@@ -128,6 +128,15 @@ def champion_version_id() -> int | None:
     return ChampionPointer.objects.filter(slot="ctr").values_list("version_id", flat=True).first()
 
 
+def champion_name() -> str:
+    """The serving model's version name: the champion's, or PriorScorer's before any
+    promotion (one indexed join; the scorer itself is not loaded)."""
+    from .models import ChampionPointer
+
+    name = ChampionPointer.objects.filter(slot="ctr").values_list("version__name", flat=True).first()
+    return name or PriorScorer.version
+
+
 def champion_scorer() -> Scorer:
     """The current champion, loaded once per process and swapped when the champion pointer
     moves (no restart). Falls back to PriorScorer when nothing has been promoted.

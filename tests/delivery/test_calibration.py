@@ -12,6 +12,7 @@ import pytest
 from adplatform.eventlog import projections
 from adplatform.eventlog.models import Event
 from delivery.calibration import calibrations
+from delivery.models import CreativeCalibration
 from delivery.selectors import serving_stats
 from ranking.events import decision_candidates
 from tracking import services as tracking
@@ -72,7 +73,7 @@ def test_tracked_clicks_recalibrate_the_auto_ranking(world: Any, settings: Any) 
     # and the projection holds, per creative, model and slot: impressions, clicks, expected
     # clicks (c1 always in slot 1, c2 in slot 2): slot 1 R_1 = (0 + 0.1) / (0.06 + 0.1),
     # slot 2 R_2 = (3 + 0.1) / (0.06 + 0.1) → clamped to 10
-    cal = serving_stats().calibration["prior-0"]
+    cal = serving_stats(model_version="prior-0").calibration["prior-0"]
     r1 = 0.1 / 0.16
     assert cal.overall == pytest.approx(r1)
     assert cal.of(c1) == pytest.approx(r1 * 0.1 / (0.06 * r1 + 0.1))
@@ -106,7 +107,11 @@ def test_calibration_replays_to_the_same_state(world: Any) -> None:
     world.creative(a1, world.campaign(a1, bid="0.50"))
     c2 = world.creative(a2, world.campaign(a2, bid="0.40"))
     _serve_and_track(world, rounds=2, clicked=c2)
-    live = serving_stats().calibration
+    # (another model's rows are kept but not read for this one)
+    CreativeCalibration.objects.create(
+        creative_id=c2, model_version="older-1", position=1, impressions=9, clicks=9, expected_clicks=0.1
+    )
+    live = serving_stats(model_version="prior-0").calibration
     assert set(live) == {"prior-0"}
     projections.rebuild(projections.get_projection("delivery_stats"))
-    assert serving_stats().calibration == live
+    assert serving_stats(model_version="prior-0").calibration == live

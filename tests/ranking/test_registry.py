@@ -84,6 +84,7 @@ def test_rollback_reinstates_the_previous_champion(seeded: Seeded) -> None:
     assert ModelVersion.objects.get(name=second.version).status == "rolled_back"
     assert ModelVersion.objects.get(name=first.version).status == "champion"
     assert selectors.champion_scorer().version == first.version
+    assert selectors.champion_name() == first.version  # what delivery's calibration reads
     assert _events("ModelRolledBack") == [{"version": second.version, "to": first.version, "actor": "test"}]
     # and there is nothing earlier to roll back to
     with pytest.raises(LookupError, match=services.ERROR_NO_ROLLBACK_TARGET):
