@@ -316,7 +316,8 @@ def hasher(buckets: int) -> _Hasher:
 @dataclass
 class Encoded:
     """Arrays for n examples: sparse (n, F) int64, dense (n, D) float32, seq_items and
-    seq_cats (n, seq_len) int64 (0 = padding), target_item / target_cat (n,) int64."""
+    seq_cats (n, seq_len) int64 (0 = padding), target_item / target_cat (n,) int64.
+    `shared_sequence`: every row carries the same sequence (one shopper's request)."""
 
     sparse: np.ndarray
     dense: np.ndarray
@@ -324,6 +325,7 @@ class Encoded:
     seq_cats: np.ndarray
     target_item: np.ndarray
     target_cat: np.ndarray
+    shared_sequence: bool = False
 
     def __len__(self) -> int:
         return int(self.sparse.shape[0])
@@ -428,7 +430,9 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
                     done[id(prods)] = i
                     sequence(prods, cats or (), seq_items[i], seq_cats[i])
     if targets is not None:
-        return Encoded(sparse, dense, seq_items, seq_cats, targets[:, 0].copy(), targets[:, 1].copy())
+        return Encoded(
+            sparse, dense, seq_items, seq_cats, targets[:, 0].copy(), targets[:, 1].copy(), "seq_products" in shared
+        )
     for p in set(columns.get("product", missing)).difference(pcode):
         if p:
             pcode[p] = h("product=" + p)
@@ -437,4 +441,6 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
             ccode[c] = h("cat=" + c)
     target_item = np.asarray([pcode[p or ""] for p in columns.get("product", missing)], dtype=np.int64)
     target_cat = np.asarray([ccode[c or ""] for c in columns.get("cat", missing)], dtype=np.int64)
-    return Encoded(sparse, dense, seq_items, seq_cats, target_item.reshape(n), target_cat.reshape(n))
+    return Encoded(
+        sparse, dense, seq_items, seq_cats, target_item.reshape(n), target_cat.reshape(n), "seq_products" in shared
+    )

@@ -190,6 +190,78 @@ class DinEsmm(nn.Module):
         return ctr, cvr
 
 
+class DinEsmmServing:
+    """DinEsmm's inference forward in NumPy, for /rank's one small batch per request: the
+    same function as `DinEsmm.forward` without grad (float32 throughout, equal to the
+    torch forward within float rounding; tests/ranking/test_nn_serving.py). Torch's
+    per-operator dispatch, cold in the cache after the rest of a decision, was most of a
+    ~70-candidate forward (1.6 ms in place against 0.4 ms in a warm loop); NumPy's
+    operators are a few µs each. When every row carries the same behaviour sequence (one
+    shopper's request), the sequence is embedded and projected once, not once per
+    candidate."""
+
+    def __init__(self, module: DinEsmm) -> None:
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(t.detach().cpu().float().numpy())
+
+        self.seq_mean = module.seq_mean
+        self.emb = arr(module.emb.weight)
+        self.wide = arr(module.wide.weight)[:, 0]
+        self.att_q = (arr(module.att_q.weight).T.copy(), arr(module.att_q.bias))
+        self.att_k = arr(module.att_k.weight).T.copy()
+        self.att_p = arr(module.att_p.weight).T.copy()
+        self.att_out = (arr(module.att_out.weight)[0].copy(), float(module.att_out.bias.item()))
+        self.ctr = [(arr(m.weight).T.copy(), arr(m.bias)) for m in module.ctr if isinstance(m, nn.Linear)]
+        self.cvr = [(arr(m.weight).T.copy(), arr(m.bias)) for m in module.cvr if isinstance(m, nn.Linear)]
+        self.ctr_bias = float(module.ctr_bias.item())
+        self.cvr_bias = float(module.cvr_bias.item())
+
+    @staticmethod
+    def _mlp(x: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        for i, (w, b) in enumerate(layers):
+            x = x @ w
+            x += b
+            if i < len(layers) - 1:
+                np.maximum(x, 0.0, out=x)
+        return x[:, 0]
+
+    def __call__(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """(click logit, conversion logit) per row, float32."""
+        emb = self.emb
+        n, n_f = enc.sparse.shape
+        d = emb.shape[1]
+        e = emb.take(enc.sparse.ravel(), axis=0).reshape(n, n_f * d)
+        q = emb.take(enc.target_item, axis=0) + emb.take(enc.target_cat, axis=0)  # (B, d)
+        seq_items, seq_cats = enc.seq_items, enc.seq_cats
+        if enc.shared_sequence:
+            seq_items, seq_cats = seq_items[:1], seq_cats[:1]
+        s, n_l = seq_items.shape  # s: 1 (shared) or B
+        k = (emb.take(seq_items.ravel(), axis=0) + emb.take(seq_cats.ravel(), axis=0)).reshape(s, n_l, d)
+        mask = seq_items != 0  # (s, L)
+        wq, bq = self.att_q
+        a = wq.shape[1]
+        qk = (q[:, None, :] * k).reshape(n * n_l, d) @ self.att_p  # (B·L, a)
+        h = qk.reshape(n, n_l, a) + (q @ wq + bq)[:, None, :] + (k.reshape(s * n_l, d) @ self.att_k).reshape(s, n_l, a)
+        np.maximum(h, 0.0, out=h)
+        w_out, b_out = self.att_out
+        logits = np.where(mask, (h.reshape(n * n_l, a) @ w_out).reshape(n, n_l) + b_out, np.float32(-1e9))
+        logits -= logits.max(axis=1, keepdims=True)
+        w = np.exp(logits)
+        w /= w.sum(axis=1, keepdims=True)
+        w *= mask  # rows without history pool to zero
+        pooled = w @ k[0] if s == 1 else np.einsum("bl,bld->bd", w, k)  # (B, d)
+        parts = [e, pooled, q, enc.dense.astype(np.float32, copy=False)]
+        if self.seq_mean:
+            m = mask[..., None].astype(np.float32)
+            mean = (k * m).sum(1) / np.maximum(m.sum(1), 1.0)  # (s, d)
+            parts.append(np.broadcast_to(mean, (n, d)))
+        x = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+        wide = self.wide.take(enc.sparse.ravel()).reshape(n, n_f).sum(axis=1)
+        ctr = self._mlp(x, self.ctr) + wide + np.float32(self.ctr_bias)
+        cvr = self._mlp(x, self.cvr) + np.float32(self.cvr_bias)
+        return ctr, cvr
+
+
 class LogReg(nn.Module):
     cvr_logit: torch.Tensor
 
@@ -491,6 +563,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    z = np.asarray(x, dtype=np.float64)
+    return np.minimum(z, 0.0) - np.log1p(np.exp(-np.abs(z)))
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(p, 1e-7, 1 - 1e-7)
     return np.log(q / (1 - q))
@@ -516,6 +593,23 @@ class TrainedModel:
         p_click = platt_apply(click_logit, self.click_calibration)
         p_conv = platt_apply(_logit(np.exp(log_ctcvr)), self.conversion_calibration)
         return p_click, p_conv
+
+    def serving_predictor(self) -> Callable[[Encoded], tuple[np.ndarray, np.ndarray]]:
+        """`predict` for a serving process's small batches: DinEsmm through its NumPy
+        forward (weights copied now: the module must not train afterwards), other kinds
+        through torch."""
+        if not isinstance(self.module, DinEsmm):
+            return self.predict
+        kernel = DinEsmmServing(self.module)
+
+        def predict(enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
+            click_logit, cvr_logit = kernel(enc)
+            log_ctcvr = _log_sigmoid(click_logit) + _log_sigmoid(cvr_logit)
+            p_click = platt_apply(click_logit, self.click_calibration)
+            p_conv = platt_apply(_logit(np.exp(log_ctcvr)), self.conversion_calibration)
+            return p_click, p_conv
+
+        return predict
 
     def predict_raw(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         click_logit, log_ctcvr = predict_logits(self.module, enc)

@@ -79,6 +79,7 @@ class ModelScorer:
     def __init__(self, version: str, model: Any) -> None:
         self.version = version
         self.model = model  # ranking.nn.TrainedModel
+        self._predict = model.serving_predictor()
 
     def score(self, request: ScoringRequest) -> ScoredBatch:
         from .features import encode_parts, request_feature_parts
@@ -88,7 +89,7 @@ class ModelScorer:
             return ScoredBatch(p_click=np.zeros(0), p_conversion=np.zeros(0))
         parts = request_feature_parts(request, products=_recent_product_facts(request))
         enc = encode_parts(parts, self.model.spec)
-        p_click, p_conv = self.model.predict(enc)
+        p_click, p_conv = self._predict(enc)
         # the candidates' dense features are logged as the float32 the model read: exact
         # for training, and about half the digits of float64 in the decision's JSON
         columns: dict[str, Any] = dict(parts.columns)

@@ -71,6 +71,35 @@ def test_the_inference_forward_equals_the_training_forward() -> None:
     assert torch.equal(train_ctr.detach(), infer_ctr) and torch.equal(train_cvr.detach(), infer_cvr)
 
 
+@pytest.mark.parametrize("seq_mean", [True, False])
+def test_the_numpy_serving_forward_equals_the_torch_forward(seq_mean: bool) -> None:
+    # given a model with trained-looking (random, non-zero) weights everywhere
+    torch.manual_seed(1)
+    model = rnn.DinEsmm(SPEC.buckets, len(SPEC.sparse), len(SPEC.dense), seq_mean=seq_mean).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    kernel = rnn.DinEsmmServing(model)
+    enc, _, _ = _data(70, 4)
+    enc.seq_items[:, SPEC.seq_len // 2 :] = 0  # short histories
+    enc.seq_items[5] = 0  # and a row without any
+    enc.seq_cats = np.where(enc.seq_items != 0, enc.seq_cats, 0)
+    one = Encoded(enc.sparse, enc.dense, np.repeat(enc.seq_items[:1], 70, 0), np.repeat(enc.seq_cats[:1], 70, 0),
+                  enc.target_item, enc.target_cat, shared_sequence=True)  # fmt: skip
+    for batch in (enc, one):  # rows with their own sequences; one shopper's request
+        # when both forwards run on the batch
+        with torch.inference_mode():
+            ref_ctr, ref_cvr = model(*rnn.to_tensors(batch, rnn.device_plan("cpu")))
+        ctr, cvr = kernel(batch)
+        # then they give the same logits up to float32 rounding
+        assert ctr.dtype == np.float32 and ctr.shape == (70,)
+        assert np.allclose(ctr, ref_ctr.numpy(), atol=1e-5) and np.allclose(cvr, ref_cvr.numpy(), atol=1e-5)
+    # and the serving predictor gives what TrainedModel.predict gives, calibrated
+    trained = rnn.TrainedModel("din_esmm", SPEC, model, (0.8, -0.3), (1.1, 0.2))
+    for got, want in zip(trained.serving_predictor()(one), trained.predict(one), strict=True):
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-9)
+
+
 def test_platt_calibration_reduces_calibration_error() -> None:
     # given scores that are overconfident (logits twice the true ones, shifted)
     rng = np.random.default_rng(1)
