@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from adplatform.eventlog.services import NewEvent, append_events
-from ranking.events import AD_DECISION_MADE, decision_stream
+from ranking.events import AD_DECISION_MADE, decision_stream, pack_f4
 
 
 def decision_event(
@@ -97,14 +97,16 @@ def candidate_log(
     none: list[Any] = [None] * k
 
     def column(values: Any) -> Any:
-        """The scored candidates' values (a list, or a float32 array as the scorer gives its
-        dense features) behind the ineligible ones' nulls."""
+        """The scored candidates' values behind the ineligible ones' nulls; a float column
+        (the scorer's dense features are float32 arrays) packed as float32 (ADR 0063)."""
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+            return pack_f4(np.concatenate([np.full(k, np.nan, dtype=np.float32), values]) if k else values)
         return none + list(values) if k else values
 
     feature_cols = {name: column(col) for name, col in features.items()}
     feature_cols["sources"] = column([sorted(sources[cid]) for cid in ids])
     if distance:
-        feature_cols["ann_distance"] = column([distance.get(cid) for cid in ids])
+        feature_cols["ann_distance"] = column(np.array([distance.get(cid, np.nan) for cid in ids], dtype=np.float32))
     rows = [scores[cid] for cid in ids]  # (p_click, p_conversion, ecpm, calibration)
     score_cols = {
         "p_click": [r[0] for r in rows],
@@ -119,8 +121,8 @@ def candidate_log(
         "advertiser_id": column(advertiser_ids),
         "eligible": [False] * k + [True] * len(ids),
         "reason": [reason for _, reason in ineligible] + list(reasons),
-        # float32 like the features (7 significant digits): a decision logs ~450 scores, and
-        # float64's 17 digits were ~4 KB of its JSON
+        # float32 like the features: ~7 significant digits are what the model and the
+        # auction's reports need
         "scores": {name: column(np.asarray(col, dtype=np.float32)) for name, col in score_cols.items()},
         "features": feature_cols,
     }

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
+from adplatform.db.prepared import fetch_prepared
 from adplatform.eventlog import selectors as eventlog
 
 from . import memindex, vectors
@@ -184,15 +184,14 @@ def serving_profile(
         wanted = vector and profile is not None and profile.consent
         return profile, user_vector(user_id=user_id) if wanted else None
     learned, products = vectors.active("user_learned"), vectors.active("product_text")
-    with connection.cursor() as cur:
-        cur.execute(
-            _SERVING_SQL,
-            {"user": user_id, "learned": learned.version if learned else None,
-             "content": products.version if products else None},
-        )  # fmt: skip
-        row = cur.fetchone()
-    if row is None:
+    rows = fetch_prepared(
+        _SERVING_SQL,
+        {"user": user_id, "learned": learned.version if learned else None,
+         "content": products.version if products else None},
+    )  # fmt: skip
+    if not rows:
         return None, None
+    row = rows[0]
     state, updated_at = row_to_state(row), row[20]
     at = timezone.now()
     if not state["consent"]:

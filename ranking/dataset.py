@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .events import column_values
 from .features import SEQ_LEN, request_features
 from .selectors import CandidateItem, ScoringRequest
 
@@ -251,7 +252,7 @@ def build_examples(
             cols = ev.data.get("candidates") or {}
             decisions[str(ev.data.get("request_id"))] = (
                 ev.data.get("features_shared") or {},
-                cols.get("features") or {},
+                {name: column_values(col) for name, col in (cols.get("features") or {}).items()},
                 {int(cid): j for j, cid in enumerate(cols.get("creative_id") or ())},
             )
         elif typ == "AdImpressed":

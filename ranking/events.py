@@ -14,6 +14,8 @@ AdDecisionMade      stream "decision:<request_id>"; user_key set (personal)
         reason?}; a candidate's feature row is {**features_shared, **features}.
         scores.p_click is what the auction used: the model's times the live calibration
         multiplier in scores.calibration (ADR 0062; absent before it, 1.0 off auto).
+        v4 (ADR 0063): a numeric column may be packed, {"f4": base64 of little-endian
+        float32, NaN where null}; `column_values(col)` reads either form as a list.
     (v1 logged whole feature rows per candidate, v2 the same rows minus the shared part,
     both as a list of candidate dicts: the upcasters lift them to v3),
     winners: [{creative_id, campaign_id, advertiser_id, product_id?, position, variant?,
@@ -32,13 +34,34 @@ ConversionAttributed      stream "decision:<request_id>"; user_key set
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from adplatform.eventlog.events import EventType, register
 
 _CANDIDATE_FIELDS = ("creative_id", "campaign_id", "advertiser_id", "eligible", "reason")
 _NESTED = ("scores", "features")
+PACKED_F4 = "f4"
+
+
+def pack_f4(values: Any) -> dict[str, str]:
+    """A float column as float32 bytes in base64 (None → NaN): Postgres stores it as one
+    string instead of parsing every number into a jsonb numeric (ADR 0063)."""
+    arr = np.asarray([np.nan if v is None else v for v in values] if isinstance(values, list) else values, dtype="<f4")
+    return {PACKED_F4: base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def column_values(col: Any) -> list[Any]:
+    """A logged candidate column as a list. A packed float column reads as the shortest
+    decimal of each float32 (what v3 logged as JSON: both versions read the same numbers),
+    NaN as None."""
+    if isinstance(col, dict):
+        arr = np.frombuffer(base64.b64decode(col[PACKED_F4]), dtype="<f4")
+        return [None if s == "nan" else float(s) for s in arr.astype(str).tolist()]
+    return list(col)
 
 
 def candidate_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -60,10 +83,10 @@ def candidate_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def decision_candidates(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A (v3) decision's candidates, one dict per candidate, in the order considered."""
+    """A (v3/v4) decision's candidates, one dict per candidate, in the order considered."""
     cols = data.get("candidates") or {}
-    flat = {name: cols[name] for name in _CANDIDATE_FIELDS if name in cols}
-    nested = {part: cols.get(part) or {} for part in _NESTED}
+    flat = {name: column_values(cols[name]) for name in _CANDIDATE_FIELDS if name in cols}
+    nested = {part: {k: column_values(c) for k, c in (cols.get(part) or {}).items()} for part in _NESTED}
     rows: list[dict[str, Any]] = []
     for i in range(len(cols.get("creative_id") or ())):
         row = {name: col[i] for name, col in flat.items() if col[i] is not None}
@@ -80,10 +103,11 @@ def decision_candidates(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 AD_DECISION_MADE = register(
     EventType(
         "AdDecisionMade",
-        version=3,
+        version=4,
         upcasters={
             1: lambda data: {**data, "features_shared": {}},
             2: lambda data: {**data, "candidates": candidate_columns(data.get("candidates") or [])},
+            3: lambda data: data,  # v3's plain lists are valid v4 columns
         },
         personal=True,
         erasure_keeps=frozenset(

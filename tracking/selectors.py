@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from django.db import connection
 from psycopg.pq import Format
+
+from adplatform.db.prepared import fetch_prepared
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,8 @@ def recent_impressions(*, user_id: str, since: datetime) -> list[RecentImpressio
     """The shopper's recorded impressions since `since` (inclusive; frequency caps), newest
     first. Current within the request that follows the impression beacon (the row commits
     with the AdImpressed event). Empty for shoppers without consent (no frequency profile)."""
-    connection.ensure_connection()  # plain SQL on the raw connection: one index-only scan per /rank
-    with connection.connection.cursor() as cur:
-        if _C_TIMESTAMPTZ is not None:
-            cur.adapters.register_loader(_TIMESTAMPTZ_OID, _C_TIMESTAMPTZ)
-        cur.execute(_RECENT_SQL, [user_id, since])
-        return [RecentImpression(campaign_id, creative_id, at) for campaign_id, creative_id, at in cur.fetchall()]
+    # plain SQL, prepared, on the raw connection: one index-only scan per /rank
+    rows = fetch_prepared(
+        _RECENT_SQL, [user_id, since], loaders={_TIMESTAMPTZ_OID: _C_TIMESTAMPTZ} if _C_TIMESTAMPTZ else None
+    )
+    return [RecentImpression(campaign_id, creative_id, at) for campaign_id, creative_id, at in rows]

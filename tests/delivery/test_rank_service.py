@@ -78,6 +78,8 @@ def test_the_decision_is_logged_with_candidates_winners_and_model_version(world:
         (cr, True, 10.0)
     ]
     assert "sources" in decision_candidates(d)[0]["features"]
+    # the scores are stored as packed float32 columns (ADR 0063)
+    assert all(set(col) == {"f4"} for col in d["candidates"]["scores"].values())
     assert d["winners"] == [
         {"creative_id": cr, "campaign_id": camp, "advertiser_id": adv, "product_id": "sku-1", "position": 1,
          "variant": None, "pricing_model": "cpc", "price": "0.0000", "exploratory": False,

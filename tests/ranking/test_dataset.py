@@ -13,7 +13,7 @@ import pytest
 from catalog.services import ProductInput, products_upsert
 from ranking import training
 from ranking.dataset import LogEvent, build_examples, time_split
-from ranking.events import AD_DECISION_MADE
+from ranking.events import AD_DECISION_MADE, decision_candidates, pack_f4
 from ranking.selectors import CandidateItem
 
 from .conftest import SMALL, Seeded, import_days, seed_world
@@ -136,3 +136,39 @@ def test_a_decision_logs_shared_features_once_and_training_rows_merge_them() -> 
     assert v1["features_shared"] == {} and v2["candidates"]["features"] == {"creative": ["1"], "cat": ["Running"]}
     assert ex.features == [{**own, "position": "2"}, {**shared, **own, "position": "2"}]
     assert ex.logged.tolist() == [True, True]
+
+
+def test_packed_float_columns_read_as_the_plain_columns_did() -> None:
+    # given the same decision logged with plain float columns (v3) and packed (v4)
+    own = {"creative": ["1", "2"], "cat": ["Running", None]}
+    plain = {**own, "price_log": [0.1, 2.5], "ann_distance": [None, 0.25]}
+    packed = {
+        **own,
+        "price_log": pack_f4(np.array([0.1, 2.5], dtype=np.float32)),
+        "ann_distance": pack_f4(np.array([np.nan, 0.25], dtype=np.float32)),
+    }
+    shared = {"user": "u1"}
+    v3 = {"request_id": "r3", "features_shared": shared,
+          "candidates": {"creative_id": [1, 2], "features": plain, "scores": {"p_click": [0.02, 0.5]}}}  # fmt: skip
+    v4 = {"request_id": "r4", "features_shared": shared,
+          "candidates": {"creative_id": [1, 2], "features": packed, "scores": {"p_click": pack_f4([0.02, 0.5])}},
+          }  # fmt: skip
+    # then the stored packed value is one base64 string per column
+    assert set(v4["candidates"]["scores"]["p_click"]) == {"f4"}
+    # and both read back as the same candidates (shortest float32 decimals, NaN as null)
+    upcast = AD_DECISION_MADE.upcast(v3, 3)
+    assert decision_candidates(upcast) == decision_candidates(v4)
+    first = {"creative": "1", "cat": "Running", "price_log": 0.1}
+    assert decision_candidates(v4)[0] == {"creative_id": 1, "features": first, "scores": {"p_click": 0.02}}
+    # and training rows are the same
+    imp = {"creative_id": 2, "campaign_id": 1, "advertiser_id": 1, "placement": "home_top", "position": 1}
+    rows = []
+    for d in (v3, v4):
+        events = [
+            _ev("AdDecisionMade", T0, d, pos=1),
+            _ev("AdImpressed", T0 + timedelta(seconds=1), {**imp, "request_id": d["request_id"]}, pos=2),
+            _ev("PageViewed", T0 + timedelta(hours=5), {"url": "/"}, pos=3),
+        ]
+        rows.append(build_examples(events, creatives={2: _item(2)}, lam=LAM, click_window_seconds=3600).features)
+    second = {"user": "u1", "creative": "2", "price_log": 2.5, "ann_distance": 0.25, "position": "1"}
+    assert rows[0] == rows[1] == [second]
