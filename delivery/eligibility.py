@@ -205,7 +205,3 @@ def cap_reason(
             if _count_since(seen.by_creative.get(creative_id, ()), since) >= cap.max:
                 return REASON_CAP_CREATIVE
     return None
-
-
-def longest_cap_window(campaigns: Iterable[DeliveryCampaign]) -> int:
-    return max((cap.window_seconds for c in campaigns for cap in c.frequency_caps), default=0)

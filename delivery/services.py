@@ -139,14 +139,20 @@ class EligibleCreatives:
 
     def __init__(self, structure: state.Structure, ok: dict[int, DeliveryCampaign], excluded: set[int]) -> None:
         self._structure, self._ok, self._excluded = structure, ok, excluded
-        self._n = sum(len(structure.by_campaign.get(cid, ())) for cid in ok) - len(excluded)
+        self._n: int | None = None  # counted when asked (the HNSW path): a pass over ~1,000 campaigns
 
     def __contains__(self, cid: object) -> bool:
         sc = self._structure.creatives.get(cid)  # type: ignore[call-overload]
         return sc is not None and sc.campaign_id in self._ok and cid not in self._excluded
 
     def __len__(self) -> int:
+        if self._n is None:
+            by_campaign = self._structure.by_campaign
+            self._n = sum(len(by_campaign.get(cid, ())) for cid in self._ok) - len(self._excluded)
         return self._n
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
 
     def __iter__(self) -> Iterator[int]:
         for campaign_id in self._ok:
@@ -288,7 +294,7 @@ def _eligible_campaigns(
     seen = rules.ImpressionCounts()
     capped_ok = [cid for cid in snap.structure.capped if cid in ok] if capped else []
     if capped_ok:
-        window = rules.longest_cap_window(ok[cid] for cid in capped_ok)
+        window = max(map(snap.structure.cap_windows.__getitem__, capped_ok))
         recent = tracking_selectors.recent_impressions(user_id=user_id, since=at - timedelta(seconds=window))
         seen = rules.ImpressionCounts.of((r.campaign_id, r.creative_id, r.at) for r in recent)
         for cid in (c for c in capped_ok if c in seen.by_campaign):  # caps bind only what was seen (max ≥ 1)

@@ -70,6 +70,7 @@ class Structure:
     # is left to check, and {id: reason} of the others: services._static_plan, filled lazily
     targeting: dict[tuple[str, str, str | None, str | None], Any] = field(default_factory=dict)
     capped: tuple[int, ...] = ()  # campaigns with frequency caps, by id
+    cap_windows: dict[int, int] = field(default_factory=dict)  # their longest cap window, seconds
 
     def popularity(self, creative_id: int) -> float:
         c = self.stats.by_creative.get(creative_id, Counts())
@@ -161,6 +162,9 @@ def load_structure(at: datetime, previous: Structure | None = None) -> Structure
         products=products,
         product_loads=0 if not known else previous.product_loads + 1 if previous else 0,
         capped=tuple(sorted(c.campaign_id for c in running if c.frequency_caps)),
+        cap_windows={
+            c.campaign_id: max(cap.window_seconds for cap in c.frequency_caps) for c in running if c.frequency_caps
+        },
     )
     structure.popular = sorted(creatives, key=lambda cid: (-structure.popularity(cid), cid))
     structure.new_ids = sorted(cid for cid in creatives if structure.is_new(cid))
