@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .events import column_values
+from .events import cell, column_cells
 from .features import SEQ_LEN, request_features
 from .selectors import CandidateItem, ScoringRequest
 
@@ -34,7 +34,7 @@ CATALOG_TYPES = frozenset({"ProductUpserted"})
 DATASET_EVENT_TYPES = BEHAVIOUR_TYPES | AD_TYPES | CATALOG_TYPES
 # interest weight per interaction, as in the profile fold (profiles.folding.WEIGHTS)
 WEIGHTS = {"ProductViewed": 1.0, "CartItemAdded": 3.0, "OrderPlaced": 5.0}
-_NO_DECISION: tuple[dict[str, Any], dict[str, list[Any]], dict[int, int]] = ({}, {}, {})
+_NO_DECISION: tuple[dict[str, Any], dict[str, Any], dict[int, int]] = ({}, {}, {})
 # at equal timestamps: facts first, then the decision, its impression, click, conversion
 _ORDER = {"ProductUpserted": 0, "AdDecisionMade": 2, "AdImpressed": 3, "AdClicked": 4, "ConversionAttributed": 5}
 
@@ -222,7 +222,7 @@ def build_examples(
     states: dict[str, ShopperState] = {}
     # request id → (the decision's shared features, its candidates' feature columns,
     # {creative id: column index}); AdDecisionMade v3 (ranking/events.py)
-    decisions: dict[str, tuple[dict[str, Any], dict[str, list[Any]], dict[int, int]]] = {}
+    decisions: dict[str, tuple[dict[str, Any], dict[str, Any], dict[int, int]]] = {}
     example_of: dict[tuple[str, int], int] = {}
     rows: list[dict[str, Any]] = []
     at_l: list[float] = []
@@ -252,7 +252,7 @@ def build_examples(
             cols = ev.data.get("candidates") or {}
             decisions[str(ev.data.get("request_id"))] = (
                 ev.data.get("features_shared") or {},
-                {name: column_values(col) for name, col in (cols.get("features") or {}).items()},
+                {name: column_cells(col) for name, col in (cols.get("features") or {}).items()},
                 {int(cid): j for j, cid in enumerate(cols.get("creative_id") or ())},
             )
         elif typ == "AdImpressed":
@@ -267,7 +267,7 @@ def build_examples(
             user = ev.user_key or ""
             shared, columns, index = decisions.get(request_id, _NO_DECISION)
             j = index.get(creative_id)
-            logged = {k: col[j] for k, col in columns.items() if col[j] is not None} if j is not None else None
+            logged = {k: v for k, col in columns.items() if (v := cell(col, j)) is not None} if j is not None else None
             if logged:
                 row = {**shared, **logged}
                 row["position"] = str(int(d.get("position") or 1))

@@ -15,7 +15,8 @@ AdDecisionMade      stream "decision:<request_id>"; user_key set (personal)
         scores.p_click is what the auction used: the model's times the live calibration
         multiplier in scores.calibration (ADR 0062; absent before it, 1.0 off auto).
         v4 (ADR 0063): a numeric column may be packed, {"f4": base64 of little-endian
-        float32, NaN where null}; `column_values(col)` reads either form as a list.
+        float32, NaN where null}; `column_values(col)` reads either form as a list,
+        `column_cells`/`cell` single entries (the training reader).
     (v1 logged whole feature rows per candidate, v2 the same rows minus the shared part,
     both as a list of candidate dicts: the upcasters lift them to v3),
     winners: [{creative_id, campaign_id, advertiser_id, product_id?, position, variant?,
@@ -52,6 +53,24 @@ def pack_f4(values: Any) -> dict[str, str]:
     string instead of parsing every number into a jsonb numeric (ADR 0063)."""
     arr = np.asarray([np.nan if v is None else v for v in values] if isinstance(values, list) else values, dtype="<f4")
     return {PACKED_F4: base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def column_cells(col: Any) -> Any:
+    """A logged candidate column for reading single cells with `cell`: a plain column as
+    logged, a packed one as its float32 array (decoding is one base64 pass; the training
+    reader reads a few cells of each decision, not whole columns)."""
+    if isinstance(col, dict):
+        return np.frombuffer(base64.b64decode(col[PACKED_F4]), dtype="<f4")
+    return col
+
+
+def cell(cells: Any, j: int) -> Any:
+    """Entry j of `column_cells(...)`: a packed float as the float32's exact value (the
+    model reads float32: the same input as v3's decimal), NaN as None."""
+    v = cells[j]
+    if isinstance(v, np.floating):
+        return None if v != v else float(v)
+    return v
 
 
 def column_values(col: Any) -> list[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pytest
@@ -162,13 +163,20 @@ def test_packed_float_columns_read_as_the_plain_columns_did() -> None:
     assert decision_candidates(v4)[0] == {"creative_id": 1, "features": first, "scores": {"p_click": 0.02}}
     # and training rows are the same
     imp = {"creative_id": 2, "campaign_id": 1, "advertiser_id": 1, "placement": "home_top", "position": 1}
-    rows = []
-    for d in (v3, v4):
+
+    def training_row(d: dict[str, Any]) -> dict[str, Any]:
         events = [
             _ev("AdDecisionMade", T0, d, pos=1),
             _ev("AdImpressed", T0 + timedelta(seconds=1), {**imp, "request_id": d["request_id"]}, pos=2),
             _ev("PageViewed", T0 + timedelta(hours=5), {"url": "/"}, pos=3),
         ]
-        rows.append(build_examples(events, creatives={2: _item(2)}, lam=LAM, click_window_seconds=3600).features)
+        [row] = build_examples(events, creatives={2: _item(2)}, lam=LAM, click_window_seconds=3600).features
+        return row
+
     second = {"user": "u1", "creative": "2", "price_log": 2.5, "ann_distance": 0.25, "position": "1"}
-    assert rows[0] == rows[1] == [second]
+    assert training_row(v3) == training_row(v4) == second
+    # a value float32 cannot hold exactly reaches the model as the same float32 either way
+    v3["candidates"]["features"]["price_log"] = [0.1, 0.1]
+    v4["candidates"]["features"]["price_log"] = pack_f4([0.1, 0.1])
+    got = [np.float32(training_row(d)["price_log"]) for d in (v3, v4)]
+    assert got[0] == got[1] == np.float32(0.1)
