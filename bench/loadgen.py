@@ -174,6 +174,18 @@ def run_open_loop(
             pass
         c.sock.close()
 
+    def connect(item: tuple[int, float]) -> _Conn | None:
+        """A new connection for `item`, or None (the request failed)."""
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            finish(*item, 0, b"", f"{type(exc).__name__}: {exc}")
+            return None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = _Conn(sock)
+        sel.register(sock, selectors.EVENT_READ, c)
+        return c
+
     def send(item: tuple[int, float], c: _Conn | None = None, *, retried: bool = False) -> None:
         if c is None:
             # the whole pool is opened first, then used in turn: the server's workers each
@@ -181,14 +193,9 @@ def run_open_loop(
             if idle and len(busy) + len(idle) >= connections:
                 c = idle.popleft()
             elif len(busy) + len(idle) < connections:
-                try:
-                    sock = socket.create_connection((host, port), timeout=timeout)
-                except OSError as exc:
-                    finish(*item, 0, b"", f"{type(exc).__name__}: {exc}")
+                c = connect(item)
+                if c is None:
                     return
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                c = _Conn(sock)
-                sel.register(sock, selectors.EVENT_READ, c)
             else:
                 backlog.append(item)  # every connection busy: the wait counts
                 return
@@ -252,15 +259,9 @@ def run_open_loop(
             i += 1
         while fresh_retry:
             item = fresh_retry.pop()
-            try:
-                sock = socket.create_connection((host, port), timeout=timeout)
-            except OSError as exc:
-                finish(*item, 0, b"", f"{type(exc).__name__}: {exc}")
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            c = _Conn(sock)
-            sel.register(sock, selectors.EVENT_READ, c)
-            send(item, c, retried=True)
+            c = connect(item)
+            if c is not None:
+                send(item, c, retried=True)
         while backlog and (idle or len(busy) < connections):
             send(backlog.popleft())
         for c in [c for c in busy if c.item is not None and now - c.sent > timeout]:
