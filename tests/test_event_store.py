@@ -104,10 +104,16 @@ def test_a_commit_notifies_the_consumer_with_the_appended_types() -> None:
             append_events([_ev(type="PageViewed"), _ev(type="ProductViewed", stream="user:b")])
         with transaction.atomic():
             append_events([_ev(type="ProductViewed")], new_ids=True)
-        payloads = [n.payload for n in listener.notifies(timeout=2.0, stop_after=2)]
+        # a type no projection reads (/rank's decisions) wakes nobody; a batch mixing it
+        # with a read type names both
+        with transaction.atomic():
+            append_events([_ev(type="AdDecisionMade", stream="decision:x")], new_ids=True)
+        with transaction.atomic():
+            append_events([_ev(type="AdDecisionMade", stream="decision:y"), _ev(type="PageViewed", stream="user:c")])
+        payloads = [n.payload for n in listener.notifies(timeout=2.0, stop_after=3)]
     finally:
         listener.close()
-    assert payloads == ["PageViewed,ProductViewed", "ProductViewed"]
+    assert payloads == ["PageViewed,ProductViewed", "ProductViewed", "AdDecisionMade,PageViewed"]
 
 
 def test_the_consumer_wakes_only_the_projections_reading_a_named_type() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -68,9 +69,27 @@ def register_projection(cls: type[Projection]) -> type[Projection]:
     return cls
 
 
+_discovered: list[bool] = []
+
+
+def _discover() -> None:
+    """Import each installed app's projections.py, once per process (a missing module is
+    searched for on disk again on every import attempt)."""
+    if not _discovered:
+        autodiscover_modules("projections")
+        _discovered.append(True)
+
+
+def read_by_any(types: Iterable[str]) -> bool:
+    """Whether a registered projection reads one of `types` (one reading every type does)."""
+    _discover()
+    wanted = set(types)
+    return any(cls.event_types is None or not wanted.isdisjoint(cls.event_types) for cls in _REGISTERED.values())
+
+
 def registry() -> dict[str, Projection]:
     """Every registered projection, by name (each installed app's projections.py is imported)."""
-    autodiscover_modules("projections")
+    _discover()
     return {name: cls() for name, cls in sorted(_REGISTERED.items())}
 
 
