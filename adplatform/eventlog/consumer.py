@@ -32,8 +32,8 @@ def run_forever(*, poll_seconds: float = 0.5, stop_after: float | None = None) -
     """Run each projection when a notification names one of its event types (the payload
     `append_events` sends), when its last batch applied something (more may be waiting),
     and at least every `poll_seconds` (the fallback for anything not announced). /rank's
-    decisions, which no projection reads, then cost the consumer one notification each
-    instead of a round over every projection."""
+    decisions, which no projection reads, are not announced at all (`append_events`
+    notifies only for types some projection reads); the poll moves checkpoints past them."""
     running = True
 
     def _stop(signum: int, frame: Any) -> None:
