@@ -20,6 +20,7 @@ from campaigns import selectors as campaigns
 
 from . import metrics
 from .dataset import AD_TYPES, DATASET_EVENT_TYPES, Examples, Split, build_examples, time_split
+from .events import AD_DECISION_MADE, AD_IMPRESSED
 from .features import FeatureSpec, encode
 from .selectors import CandidateItem
 
@@ -79,14 +80,21 @@ def creative_items() -> dict[int, CandidateItem]:
 
 
 def examples_from_log(*, since: datetime | None = None, progress: Progress | None = None) -> Examples:
-    """Stream the log once (commit order, in pages) and build point-in-time examples."""
+    """Stream the log once (commit order, in pages) and build point-in-time examples.
+    Decisions nothing was ever shown from are not kept: examples come from impressions,
+    and a decision is read only through its impressions (stream "decision:<request_id>"),
+    while /rank logs one per request, most of them never impressed (at 200 req/s that is
+    millions a day, each holding its candidates' columns)."""
     total = eventlog.count_events(types=sorted(DATASET_EVENT_TYPES))
     eta = Eta("reading the event log", progress)
+    impressed = eventlog.streams_with(type_=AD_IMPRESSED.name)
     events = []
     for n, ev in enumerate(eventlog.iter_all(types=sorted(DATASET_EVENT_TYPES), batch=20_000)):
-        events.append(ev)
         if n % 20_000 == 0:
             eta(n, total)
+        if ev.type == AD_DECISION_MADE.name and ev.stream not in impressed:
+            continue
+        events.append(ev)
     _log(progress, f"read {len(events)} events; building examples")
     return build_examples(
         events,  # type: ignore[arg-type]  # StoredEvent has every LogEvent field

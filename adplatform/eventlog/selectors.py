@@ -122,6 +122,13 @@ def head() -> tuple[int, int]:
     return (row[0], row[1]) if row else (0, 0)
 
 
+def streams_with(*, type_: str) -> set[str]:
+    """The streams holding at least one event of `type_`."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT stream FROM eventlog_event WHERE type = %s", [type_])
+        return {stream for (stream,) in cur.fetchall()}
+
+
 def count_events(*, types: Iterable[str] | None = None) -> int:
     with connection.cursor() as cur:
         if types is None:

@@ -180,3 +180,40 @@ def test_packed_float_columns_read_as_the_plain_columns_did() -> None:
     v4["candidates"]["features"]["price_log"] = pack_f4([0.1, 0.1])
     got = [np.float32(training_row(d)["price_log"]) for d in (v3, v4)]
     assert got[0] == got[1] == np.float32(0.1)
+
+
+@pytest.mark.django_db(transaction=True)  # the log is read up to its committed head
+def test_training_keeps_only_decisions_something_was_shown_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import transaction
+
+    from adplatform.eventlog.services import NewEvent, append_events
+
+    def decision(rid: str) -> NewEvent:
+        cols = {"creative_id": [1], "features": {"creative": ["1"], "price_log": pack_f4([0.5])}}
+        data = {"request_id": rid, "features_shared": {"user": "u1"}, "candidates": cols}
+        return NewEvent(type="AdDecisionMade", stream=f"decision:{rid}", data=data, occurred_at=T0, user_key="u1")
+
+    imp = {"request_id": "shown", "creative_id": 1, "campaign_id": 1, "advertiser_id": 1, "placement": "home_top",
+           "position": 1}  # fmt: skip
+    with transaction.atomic():
+        append_events([
+            decision("shown"), decision("never-shown"),
+            NewEvent(type="AdImpressed", stream="decision:shown", data=imp, occurred_at=T0 + timedelta(seconds=1),
+                     user_key="u1"),
+            NewEvent(type="PageViewed", stream="user:u1", data={"url": "/"}, occurred_at=T0 + timedelta(hours=5),
+                     user_key="u1"),
+        ])  # fmt: skip
+    passed: list[Any] = []
+    real = training.build_examples
+
+    def spy(events: list[Any], **kw: Any) -> Any:
+        passed.extend(events)
+        return real(events, **kw)
+
+    monkeypatch.setattr(training, "build_examples", spy)
+    monkeypatch.setattr(training, "creative_items", lambda: {1: _item(1)})
+    ex = training.examples_from_log()
+    # the never-shown decision is not held; the shown one's logged features are the example's
+    assert [e.stream for e in passed if e.type == "AdDecisionMade"] == ["decision:shown"]
+    assert ex.request_id == ["shown"] and ex.logged.tolist() == [True]
+    assert ex.features[0] == {"user": "u1", "creative": "1", "price_log": 0.5, "position": "1"}
