@@ -44,7 +44,6 @@ class LoadResult:
     completed: int
     errors: int  # non-2xx answers, connection failures, timeouts
     latencies: list[float]  # seconds from scheduled send time to the full response, completed requests
-    timeline: list[tuple[int, float]] = field(default_factory=list)  # (request index, latency), completed
     statuses: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0  # first scheduled send to last response
     max_dispatch_lag: float = 0.0  # how late the dispatcher itself handed out a request (client health)
@@ -158,7 +157,6 @@ def run_open_loop(
         if status in ok_statuses:
             result.completed += 1
             result.latencies.append(done - scheduled)
-            result.timeline.append((i, done - scheduled))
         else:
             result.errors += 1
             if len(result.first_errors) < 5:

@@ -300,9 +300,10 @@ def _eligible_campaigns(
         else:
             out[cid] = reason
     seen = rules.ImpressionCounts()
-    capped_ok = [cid for cid in snap.structure.capped if cid in ok] if capped else []
+    cap_windows = snap.structure.cap_windows
+    capped_ok = [cid for cid in cap_windows if cid in ok] if capped else []
     if capped_ok:
-        window = max(map(snap.structure.cap_windows.__getitem__, capped_ok))
+        window = max(map(cap_windows.__getitem__, capped_ok))
         recent = tracking_selectors.recent_impressions(user_id=user_id, since=at - timedelta(seconds=window))
         seen = rules.ImpressionCounts.of((r.campaign_id, r.creative_id, r.at) for r in recent)
         for cid in (c for c in capped_ok if c in seen.by_campaign):  # caps bind only what was seen (max ≥ 1)

@@ -69,8 +69,8 @@ class Structure:
     # (placement, page_type, device, geo) → the campaigns passing the placement rules by what
     # is left to check, and {id: reason} of the others: services._static_plan, filled lazily
     targeting: dict[tuple[str, str, str | None, str | None], Any] = field(default_factory=dict)
-    capped: tuple[int, ...] = ()  # campaigns with frequency caps, by id
-    cap_windows: dict[int, int] = field(default_factory=dict)  # their longest cap window, seconds
+    # campaigns with frequency caps, by id: their longest cap window, seconds
+    cap_windows: dict[int, int] = field(default_factory=dict)
 
     def popularity(self, creative_id: int) -> float:
         c = self.stats.by_creative.get(creative_id, Counts())
@@ -161,9 +161,10 @@ def load_structure(at: datetime, previous: Structure | None = None) -> Structure
         stats=serving_stats(model_version=ranking.champion_name()),
         products=products,
         product_loads=0 if not known else previous.product_loads + 1 if previous else 0,
-        capped=tuple(sorted(c.campaign_id for c in running if c.frequency_caps)),
         cap_windows={
-            c.campaign_id: max(cap.window_seconds for cap in c.frequency_caps) for c in running if c.frequency_caps
+            c.campaign_id: max(cap.window_seconds for cap in c.frequency_caps)
+            for c in sorted(running, key=lambda c: c.campaign_id)
+            if c.frequency_caps
         },
     )
     structure.popular = sorted(creatives, key=lambda cid: (-structure.popularity(cid), cid))

@@ -59,9 +59,7 @@ def column_cells(col: Any) -> Any:
     """A logged candidate column for reading single cells with `cell`: a plain column as
     logged, a packed one as its float32 array (decoding is one base64 pass; the training
     reader reads a few cells of each decision, not whole columns)."""
-    if isinstance(col, dict):
-        return np.frombuffer(base64.b64decode(col[PACKED_F4]), dtype="<f4")
-    return col
+    return np.frombuffer(base64.b64decode(col[PACKED_F4]), dtype="<f4") if isinstance(col, dict) else col
 
 
 def cell(cells: Any, j: int) -> Any:
@@ -77,10 +75,10 @@ def column_values(col: Any) -> list[Any]:
     """A logged candidate column as a list. A packed float column reads as the shortest
     decimal of each float32 (what v3 logged as JSON: both versions read the same numbers),
     NaN as None."""
-    if isinstance(col, dict):
-        arr = np.frombuffer(base64.b64decode(col[PACKED_F4]), dtype="<f4")
-        return [None if s == "nan" else float(s) for s in arr.astype(str).tolist()]
-    return list(col)
+    cells = column_cells(col)
+    if isinstance(cells, np.ndarray):
+        return [None if s == "nan" else float(s) for s in cells.astype(str).tolist()]
+    return list(cells)
 
 
 def candidate_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

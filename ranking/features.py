@@ -413,7 +413,8 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
         out_items[..., :m] = [pcode[p] for p in prods[:m]]
         out_cats[..., : len(cats)] = [ccode[c] for c in cats]
 
-    if "seq_products" in shared:
+    one_sequence = "seq_products" in shared  # every row the same (Encoded.shared_sequence)
+    if one_sequence:
         if shared["seq_products"] and n:
             sequence(shared["seq_products"], shared.get("seq_cats") or (), seq_items, seq_cats)
     else:
@@ -430,9 +431,7 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
                     done[id(prods)] = i
                     sequence(prods, cats or (), seq_items[i], seq_cats[i])
     if targets is not None:
-        return Encoded(
-            sparse, dense, seq_items, seq_cats, targets[:, 0].copy(), targets[:, 1].copy(), "seq_products" in shared
-        )
+        return Encoded(sparse, dense, seq_items, seq_cats, targets[:, 0].copy(), targets[:, 1].copy(), one_sequence)
     for p in set(columns.get("product", missing)).difference(pcode):
         if p:
             pcode[p] = h("product=" + p)
@@ -441,6 +440,4 @@ def encode_parts(parts: RequestFeatures, spec: FeatureSpec) -> Encoded:
             ccode[c] = h("cat=" + c)
     target_item = np.asarray([pcode[p or ""] for p in columns.get("product", missing)], dtype=np.int64)
     target_cat = np.asarray([ccode[c or ""] for c in columns.get("cat", missing)], dtype=np.int64)
-    return Encoded(
-        sparse, dense, seq_items, seq_cats, target_item.reshape(n), target_cat.reshape(n), "seq_products" in shared
-    )
+    return Encoded(sparse, dense, seq_items, seq_cats, target_item.reshape(n), target_cat.reshape(n), one_sequence)

@@ -589,7 +589,9 @@ class TrainedModel:
 
     def predict(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated (p_click, p_conversion per impression), on CPU."""
-        click_logit, log_ctcvr = predict_logits(self.module, enc)
+        return self._calibrated(*predict_logits(self.module, enc))
+
+    def _calibrated(self, click_logit: np.ndarray, log_ctcvr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p_click = platt_apply(click_logit, self.click_calibration)
         p_conv = platt_apply(_logit(np.exp(log_ctcvr)), self.conversion_calibration)
         return p_click, p_conv
@@ -604,10 +606,7 @@ class TrainedModel:
 
         def predict(enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
             click_logit, cvr_logit = kernel(enc)
-            log_ctcvr = _log_sigmoid(click_logit) + _log_sigmoid(cvr_logit)
-            p_click = platt_apply(click_logit, self.click_calibration)
-            p_conv = platt_apply(_logit(np.exp(log_ctcvr)), self.conversion_calibration)
-            return p_click, p_conv
+            return self._calibrated(click_logit, _log_sigmoid(click_logit) + _log_sigmoid(cvr_logit))
 
         return predict
 

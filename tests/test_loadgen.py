@@ -65,7 +65,6 @@ def test_every_scheduled_request_is_sent_once_and_counted(server: str) -> None:
     assert all(json.loads(body)["echo"] == i for i, (_, body) in seen.items())
     assert {i for i, (status, _) in seen.items() if status == 500} == failing
     assert len(res.latencies) == res.completed and min(res.latencies) > 0
-    assert sorted(i for i, _ in res.timeline) == sorted(set(range(200)) - failing)
     assert res.first_errors and res.first_errors[0].startswith("500 ")
 
 

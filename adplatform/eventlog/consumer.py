@@ -81,8 +81,4 @@ def woken(registry: dict[str, projections.Projection], payload: str) -> set[str]
     """The projections a notification concerns: those reading one of the named event
     types, those reading every type, and all of them for an unnamed payload."""
     types = set(payload.split(",")) if payload else None
-    return {
-        name
-        for name, p in registry.items()
-        if types is None or p.event_types is None or not types.isdisjoint(p.event_types)
-    }
+    return {name for name, p in registry.items() if p.reads(types)}

@@ -37,6 +37,11 @@ class Projection(ABC):
     # flush (ADR 0003). A projection whose apply() appends events or moves money sets True.
     durable_commit: ClassVar[bool] = False
 
+    @classmethod
+    def reads(cls, types: set[str] | None) -> bool:
+        """Whether it reads one of `types` (None: unnamed, any type)."""
+        return types is None or cls.event_types is None or not types.isdisjoint(cls.event_types)
+
     @abstractmethod
     def apply(self, events: list[StoredEvent]) -> None:
         """Apply a batch inside the runner's transaction. Must not check business rules."""
@@ -81,10 +86,10 @@ def _discover() -> None:
 
 
 def read_by_any(types: Iterable[str]) -> bool:
-    """Whether a registered projection reads one of `types` (one reading every type does)."""
+    """Whether a registered projection reads one of `types`."""
     _discover()
     wanted = set(types)
-    return any(cls.event_types is None or not wanted.isdisjoint(cls.event_types) for cls in _REGISTERED.values())
+    return any(cls.reads(wanted) for cls in _REGISTERED.values())
 
 
 def registry() -> dict[str, Projection]:
