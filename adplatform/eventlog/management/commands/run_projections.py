@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = "Apply new events to every projection continuously (Ctrl-C stops)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--poll", type=float, default=0.5, help="fallback poll interval, seconds")
+        parser.add_argument("--poll", type=float, default=consumer.POLL_SECONDS, help="fallback poll interval, seconds")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         tune_gc_for_server()
