@@ -182,8 +182,9 @@ def load_dynamic(structure: Structure, at: datetime) -> Dynamic:
     spend = campaigns.spend_by_campaign(timezones={cid: c.timezone for cid, c in structure.campaigns.items()}, at=at)
     even = [cid for cid, c in structure.campaigns.items() if c.pacing == "even" and c.daily_budget is not None]
     rows = pacing_states(campaign_ids=even) if even else {}
-    today = {cid: campaigns.local_day(at, structure.campaigns[cid].timezone) for cid in even}
-    throttles = {cid: r.throttle for cid, r in rows.items() if r.day == today[cid]}
+    # one local day per time zone, not per campaign (zoneinfo arithmetic, ~4 µs each)
+    days = {tz: campaigns.local_day(at, tz) for tz in {structure.campaigns[cid].timezone for cid in even}}
+    throttles = {cid: r.throttle for cid, r in rows.items() if r.day == days[structure.campaigns[cid].timezone]}
     ticks = {cid: r.tick_at for cid, r in rows.items()}
     return Dynamic(loaded_at=at, spend=spend, throttles=throttles, pacing_ticks=ticks)
 

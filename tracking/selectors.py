@@ -7,10 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
-from psycopg.pq import Format
-
-from adplatform.db.prepared import fetch_prepared
+from adplatform.db.prepared import C_TIMESTAMPTZ, fetch_prepared
 
 
 @dataclass(frozen=True)
@@ -26,18 +23,10 @@ _RECENT_SQL = (
 )
 
 
-_TIMESTAMPTZ_OID = 1184
-# psycopg's C timestamptz loader: Django's (a Python subclass re-applying the time zone)
-# costs several times as much per row; the session time zone is UTC either way.
-_C_TIMESTAMPTZ = psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
-
-
 def recent_impressions(*, user_id: str, since: datetime) -> list[RecentImpression]:
     """The shopper's recorded impressions since `since` (inclusive; frequency caps), newest
     first. Current within the request that follows the impression beacon (the row commits
     with the AdImpressed event). Empty for shoppers without consent (no frequency profile)."""
     # plain SQL, prepared, on the raw connection: one index-only scan per /rank
-    rows = fetch_prepared(
-        _RECENT_SQL, [user_id, since], loaders={_TIMESTAMPTZ_OID: _C_TIMESTAMPTZ} if _C_TIMESTAMPTZ else None
-    )
+    rows = fetch_prepared(_RECENT_SQL, [user_id, since], loaders=C_TIMESTAMPTZ)
     return [RecentImpression(campaign_id, creative_id, at) for campaign_id, creative_id, at in rows]

@@ -17,6 +17,12 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection
+from psycopg.pq import Format
+
+TIMESTAMPTZ_OID = 1184
+# psycopg's C timestamptz loader, for `loaders=`: Django's own (a Python subclass that
+# re-applies the time zone) costs ~4× as much per row; the session time zone is UTC either way
+C_TIMESTAMPTZ = {TIMESTAMPTZ_OID: psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)}
 
 
 def fetch_prepared(

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import psycopg
 from django.db import connection
-from psycopg.pq import Format
+
+from adplatform.db.prepared import C_TIMESTAMPTZ
 
 from . import events as event_types
 
@@ -39,16 +40,14 @@ _COLUMNS = (
 )
 
 
-_TIMESTAMPTZ_OID = 1184
-
-
 def _log_cursor() -> psycopg.Cursor[Any]:
     """A cursor on Django's connection that parses timestamptz with psycopg's C loader:
     Django's own loader (a Python subclass that re-applies the time zone) costs 4× as much
     per row, and projections read every event. The session time zone is UTC either way."""
     connection.ensure_connection()
     cur = connection.connection.cursor()
-    cur.adapters.register_loader(_TIMESTAMPTZ_OID, psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT))
+    for oid, loader in C_TIMESTAMPTZ.items():
+        cur.adapters.register_loader(oid, loader)
     return cur
 
 
