@@ -72,14 +72,23 @@ def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
 
 
 def events_after(
-    *, tx_id: int, position: int, types: Iterable[str] | None = None, limit: int = 1000
+    *,
+    tx_id: int,
+    position: int,
+    types: Iterable[str] | None = None,
+    limit: int = 1000,
+    stream_has: str | None = None,
 ) -> list[StoredEvent]:
-    """Committed events after the checkpoint (tx_id, position), in commit order."""
+    """Committed events after the checkpoint (tx_id, position), in commit order; with
+    `stream_has`, only events whose stream also holds an event of that type."""
     where = ["(tx_id, position) > (%s::text::xid8, %s)", "tx_id < pg_snapshot_xmin(pg_current_snapshot())"]
     params: list[Any] = [str(tx_id), position]
     if types is not None:
         where.append("type = ANY(%s)")
         params.append(list(types))
+    if stream_has is not None:
+        where.append("EXISTS (SELECT 1 FROM eventlog_event o WHERE o.stream = e.stream AND o.type = %s)")
+        params.append(stream_has)
     params.append(limit)
     sql = f"SELECT {_COLUMNS} FROM eventlog_event e WHERE {' AND '.join(where)} ORDER BY e.tx_id, e.position LIMIT %s"
     with _log_cursor() as cur:
@@ -100,10 +109,14 @@ def stream_events(*, stream: str, until: datetime | None = None) -> list[StoredE
         return [_row_to_event(r) for r in cur.fetchall()]
 
 
-def iter_all(*, types: Iterable[str] | None = None, batch: int = 5000) -> Iterator[StoredEvent]:
+def iter_all(
+    *, types: Iterable[str] | None = None, batch: int = 5000, stream_has: str | None = None
+) -> Iterator[StoredEvent]:
+    """Every committed event (of `types`; in streams holding a `stream_has` event), in
+    commit order, read in pages of `batch`."""
     tx_id, position = 0, 0
     while True:
-        page = events_after(tx_id=tx_id, position=position, types=types, limit=batch)
+        page = events_after(tx_id=tx_id, position=position, types=types, limit=batch, stream_has=stream_has)
         if not page:
             return
         yield from page
@@ -119,13 +132,6 @@ def head() -> tuple[int, int]:
         )
         row = cur.fetchone()
     return (row[0], row[1]) if row else (0, 0)
-
-
-def streams_with(*, type_: str) -> set[str]:
-    """The streams holding at least one event of `type_`."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT DISTINCT stream FROM eventlog_event WHERE type = %s", [type_])
-        return {stream for (stream,) in cur.fetchall()}
 
 
 def count_events(*, types: Iterable[str] | None = None) -> int:
