@@ -22,8 +22,10 @@ var/bench-rank (kept between runs; `--reseed` starts over):
   it. They are written through `profiles.vectors` (same tables, same HNSW index) — only
   the numbers differ from MiniLM's.
 
-Server: gunicorn (2 workers × 2 threads, like bench/ingest) plus the projection consumer;
-the load generator runs on the same 2 cores. A warm-up phase first (caches, the text model
+Server: gunicorn, 2 workers × 1 request thread (one per core: a second request thread per
+worker contends for the GIL with the first and the decision writer; at 100 req/s it cost 1–2
+ms more CPU per request and doubled p95, docs/benchmarks/rank.md 2026-12-08), plus the
+projection consumer; the load generator runs on the same 2 cores. A warm-up phase first (caches, the text model
 for search queries), then the measured phase. The floor replays a sample of the same
 requests in-process: one ANN query with the shopper's vector + one batched scorer call on
 the candidates that decision considered.
@@ -320,7 +322,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--warmup", type=float, default=20.0)
     ap.add_argument("--web-workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-projections", action="store_true")
     ap.add_argument("--reseed", action="store_true")
     ap.add_argument("--no-doc", action="store_true")

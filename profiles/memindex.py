@@ -21,11 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from django.conf import settings
 from django.db import connection
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ class Coarse:
     def of(cls, matrix: np.ndarray) -> Coarse | None:
         """The int8 copy, or None where torch's kernel disagrees with the float32 rows
         beyond the bound (checked with a sample of the rows as queries)."""
+        import torch  # here, not at import: every process imports profiles, few search
+
         n, dim = matrix.shape
         width = -(-dim // 8) * 8
         scales = np.abs(matrix).max(axis=1) / 127.0
@@ -85,6 +90,8 @@ class Coarse:
         """Per row, a bound its float32 dot product with the unit vector cannot exceed: the
         int8 score plus its error (rounding each weight moves a dot product by at most half
         the row's scale times ‖q‖₁, plus _COARSE_SLACK)."""
+        import torch
+
         q = np.zeros(self.width, dtype=np.float32)
         q[: len(unit_vector)] = unit_vector
         with torch.inference_mode():
