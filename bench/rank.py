@@ -25,8 +25,8 @@ var/bench-rank (kept between runs; `--reseed` starts over):
 Server: gunicorn, 2 workers × 1 request thread (one per core: a second request thread per
 worker contends for the GIL with the first and the decision writer; at 100 req/s it cost 1–2
 ms more CPU per request and doubled p95, docs/benchmarks/rank.md 2026-12-08), plus the
-projection consumer; the load generator runs on the same 2 cores. A warm-up phase first (caches, the text model
-for search queries), then the measured phase. The floor replays a sample of the same
+projection consumer; the load generator runs on the same 2 cores. A warm-up phase first
+(caches, the text model for search queries), then the measured phase. The floor replays a sample of the same
 requests in-process: one ANN query with the shopper's vector + one batched scorer call on
 the candidates that decision considered.
 """

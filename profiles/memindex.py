@@ -94,8 +94,8 @@ class Coarse:
 
         q = np.zeros(self.width, dtype=np.float32)
         q[: len(unit_vector)] = unit_vector
-        with torch.inference_mode():
-            out = torch._weight_int8pack_mm(torch.from_numpy(q[None]).to(torch.bfloat16), self.weights, self.scales)
+        # no grad mode needed: none of the tensors requires grad, so nothing is recorded
+        out = torch._weight_int8pack_mm(torch.from_numpy(q[None]).to(torch.bfloat16), self.weights, self.scales)
         l1 = float(np.abs(q).sum()) * (1 + 2.0**-8)
         upper: np.ndarray = out.float().numpy()[0] + self.half_scales * l1 + _COARSE_SLACK
         return upper
@@ -208,9 +208,11 @@ def nearest(
     if n == 0 or k <= 0:
         return []
     q = unit_vector.astype(np.float32, copy=False)
+    # k rows suffice for an unfiltered float32 scan; the int8 order is approximate, and a
+    # filter drops rows: both start wider
+    want = k if allow is None and rep.coarse is None else min(n, 4 * k)
     if rep.coarse is not None:
         upper = rep.coarse.upper_bounds(q)
-        want = min(n, 4 * k)
         while want < n:
             part = np.sort(np.argpartition(-upper, want - 1)[:want])
             exact = rep.matrix[part] @ q
@@ -221,7 +223,7 @@ def nearest(
                 out.sort(key=lambda kd: (kd[1], kd[0]))
                 return out
             want *= 4
-    want = k if allow is None else min(n, 4 * k)
+    # no int8 copy, or its pass widened to every row: the float32 scan
     scores = rep.matrix @ q
     while True:
         if want >= n:
